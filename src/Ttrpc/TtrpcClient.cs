@@ -18,6 +18,7 @@ public sealed class TtrpcClient : IAsyncDisposable
     private readonly Task _readLoop;
     private long _nextStreamId = -1; // first Interlocked.Add(2) yields 1
     private volatile string? _closedReason;
+    private int _disposed;
 
     public TtrpcClient(Stream connection)
     {
@@ -127,10 +128,14 @@ public sealed class TtrpcClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _closing.Cancel();
         await _connection.DisposeAsync().ConfigureAwait(false);
         await _readLoop.ConfigureAwait(false);
-        _closing.Dispose();
     }
 
     private void Abandon(uint streamId, TaskCompletionSource<Response> completion, Exception reason)
@@ -174,8 +179,9 @@ public sealed class TtrpcClient : IAsyncDisposable
         {
             reason = "the ttrpc client was disposed";
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        catch (Exception e)
         {
+            // Any failure ends the connection; Completion still completes normally.
             reason = _closing.IsCancellationRequested ? "the ttrpc client was disposed" : $"the ttrpc connection failed: {e.Message}";
         }
         finally

@@ -3,16 +3,20 @@ using Spinbox.Virtio.Memory;
 
 namespace Spinbox.Virtio.Tests.Vsock;
 
-/// <summary>Counts interrupts per queue and lets the guest wait for the next rx one.</summary>
-internal sealed class RecordingInterrupt : IInterruptSignal
+/// <summary>
+/// Counts interrupts per queue, consulting the queue's ShouldSignal (interrupt suppression) as the vhost-user
+/// and mmio transports do, and lets the guest wait for the next rx one.
+/// </summary>
+internal sealed class RecordingInterrupt(Func<int, Spinbox.Virtio.Queue.Virtqueue> queue) : IInterruptSignal
 {
     private readonly int[] _counts = new int[3];
     public SemaphoreSlim RxSignalled { get; } = new(0);
 
-    public int Count(int queue) => Volatile.Read(ref _counts[queue]);
+    public int Count(int queueIndex) => Volatile.Read(ref _counts[queueIndex]);
 
     public void Signal(int queueIndex)
     {
+        if (!queue(queueIndex).ShouldSignal()) return;
         Interlocked.Increment(ref _counts[queueIndex]);
         if (queueIndex == 0) RxSignalled.Release();
     }
@@ -49,6 +53,8 @@ internal sealed class TestGuest : IDisposable
         Rx = Next();
         Tx = Next();
         Event = Next();
+        var queues = new[] { Rx, Tx, Event };
+        Interrupt = new RecordingInterrupt(i => queues[i].DeviceView);
         device.Activate(Memory, 1UL << 32, [Rx.DeviceView, Tx.DeviceView, Event.DeviceView], Interrupt);
         PostRxBuffers(rxBuffers);
     }
@@ -58,7 +64,7 @@ internal sealed class TestGuest : IDisposable
     public GuestVirtqueue Rx { get; }
     public GuestVirtqueue Tx { get; }
     public GuestVirtqueue Event { get; }
-    public RecordingInterrupt Interrupt { get; } = new();
+    public RecordingInterrupt Interrupt { get; }
     public bool SplitRxBuffers { get; set; }
     public int RxPayloadSize { get; set; }
 

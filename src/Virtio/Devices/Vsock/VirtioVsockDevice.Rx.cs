@@ -7,22 +7,28 @@ namespace Spinbox.Virtio.Devices.Vsock;
 /// <summary>Device-to-guest direction: filling the guest's rx buffers with queued packets.</summary>
 public sealed partial class VirtioVsockDevice
 {
-    /// <summary>Which queues got used buffers and want an interrupt, captured under the lock, raised outside it.</summary>
+    /// <summary>Which queues got used buffers, captured under the device lock and raised outside it.</summary>
     private readonly record struct PendingSignals(IInterruptSignal? Target, bool Rx, bool Tx);
 
     private PendingSignals TakeSignalsLocked()
     {
-        bool rx = _rxPushed && _rxQueue is not null && _rxQueue.ShouldSignal();
-        bool tx = _txPushed && _txQueue is not null && _txQueue.ShouldSignal();
+        var signals = new PendingSignals(_interrupt, _rxPushed, _txPushed);
         _rxPushed = _txPushed = false;
-        return new PendingSignals(_interrupt, rx, tx);
+        return signals;
     }
 
-    private static void RaiseSignals(PendingSignals signals)
+    /// <summary>
+    /// Raises the interrupts. The transport's signal consults Virtqueue.ShouldSignal (interrupt suppression);
+    /// calls come from several threads (kicks, host writers), so they are serialized here for it.
+    /// </summary>
+    private void RaiseSignals(PendingSignals signals)
     {
-        if (signals.Target is null) return;
-        if (signals.Tx) signals.Target.Signal(TxQueue);
-        if (signals.Rx) signals.Target.Signal(RxQueue);
+        if (signals.Target is null || !(signals.Rx || signals.Tx)) return;
+        lock (_signalGate)
+        {
+            if (signals.Tx) signals.Target.Signal(TxQueue);
+            if (signals.Rx) signals.Target.Signal(RxQueue);
+        }
     }
 
     /// <summary>Runs <paramref name="change"/> under the lock, then delivers what it made ready.</summary>

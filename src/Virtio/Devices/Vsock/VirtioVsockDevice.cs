@@ -21,6 +21,7 @@ public sealed partial class VirtioVsockDevice : IVirtioDevice
     private const uint FirstEphemeralPort = 49152;
 
     private readonly object _gate = new();
+    private readonly object _signalGate = new();
     private readonly ulong _guestCid;
     private readonly ILogger _logger;
     private readonly Dictionary<(uint Local, uint Peer), VsockConnection> _connections = new();

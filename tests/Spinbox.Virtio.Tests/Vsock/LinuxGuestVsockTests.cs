@@ -17,7 +17,7 @@ public sealed class LinuxGuestVsockTests(ITestOutputHelper output)
     private const int Bulk = 1024 * 1024;
 
     [LinuxGuestFact]
-    public async Task LinuxGuest_ConnectsToHost_SendsAndReadsEcho()
+    public async Task LinuxGuest_EchoesOneMiBEachWay_AndAcceptsHostConnect()
     {
         var dir = Directory.CreateTempSubdirectory("spinbox-vsock-guest-").FullName;
         try
@@ -26,7 +26,8 @@ public sealed class LinuxGuestVsockTests(ITestOutputHelper output)
             var logger = new TestOutputLogger(output);
             using var device = new VirtioVsockDevice(3, logger);
             var received = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-            device.Listen(1024, stream => _ = EchoAsync(stream, received));
+            var pong = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            device.Listen(1024, stream => _ = EchoThenConnectBackAsync(device, stream, received, pong));
             var socket = Path.Combine(dir, "vsock.sock");
             using var backend = new VhostUserBackend(device, socket, logger);
             var serving = backend.RunAsync();
@@ -64,6 +65,9 @@ public sealed class LinuxGuestVsockTests(ITestOutputHelper output)
             for (int i = 0; i < Bulk; i++)
                 if (data[Greeting.Length + i] != (byte)(i * 7 % 251)) Assert.Fail($"byte {i} of the bulk data is wrong");
             Assert.Contains($"VSOCK-ECHO-OK {Greeting.Length + Bulk} {Greeting}", console);
+            Assert.True(pong.Task.IsCompletedSuccessfully, $"host connect to the guest failed: {pong.Task.Exception?.InnerException?.Message}");
+            Assert.Equal("pong", pong.Task.Result);
+            Assert.Contains("VSOCK-ACCEPT-OK ping", console);
             await serving.WaitAsync(TimeSpan.FromSeconds(10));
         }
         finally
@@ -72,19 +76,32 @@ public sealed class LinuxGuestVsockTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Reads until the guest half-closes, then sends it all back and closes.</summary>
-    private static async Task EchoAsync(VsockStream stream, TaskCompletionSource<byte[]> received)
+    /// <summary>
+    /// Reads until the guest half-closes, sends it all back and closes; then connects to the guest's port 2000,
+    /// sends "ping" and reads the answer to EOF.
+    /// </summary>
+    private static async Task EchoThenConnectBackAsync(VirtioVsockDevice device, VsockStream stream,
+        TaskCompletionSource<byte[]> received, TaskCompletionSource<string> pong)
     {
-        await using (stream)
+        try
         {
-            try
+            await using (stream)
             {
                 var all = new MemoryStream();
                 await stream.CopyToAsync(all);
                 received.TrySetResult(all.ToArray());
                 await stream.WriteAsync(all.ToArray());
             }
-            catch (Exception e) { received.TrySetException(e); }
+            await using var back = await device.ConnectAsync(2000, CancellationToken.None);
+            await back.WriteAsync("ping"u8.ToArray());
+            var answer = new MemoryStream();
+            await back.CopyToAsync(answer);
+            pong.TrySetResult(System.Text.Encoding.ASCII.GetString(answer.ToArray()));
+        }
+        catch (Exception e)
+        {
+            received.TrySetException(e);
+            pong.TrySetException(e);
         }
     }
 

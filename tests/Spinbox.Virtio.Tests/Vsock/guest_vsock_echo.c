@@ -1,5 +1,7 @@
-/* /init of the vsock test guest: connects to the host (CID 2) port 1024, sends a greeting and 1 MiB of a
- * pattern, half-closes, reads the host's echo to EOF, checks it, reports on the console, powers off. */
+/* /init of the vsock test guest. Listens on guest port 2000, then connects to the host (CID 2) port 1024,
+ * sends a greeting and 1 MiB of a pattern, half-closes, reads the host's echo to EOF and checks it. Then
+ * accepts the host's connection on port 2000, reads "ping", answers "pong". Reports on the console and
+ * powers off. */
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <stdio.h>
@@ -20,7 +22,35 @@ static void console(void) {
     if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
 }
 
-static int run(void) {
+static int listener = -1;
+
+static int listen_guest_port(void) {
+    listener = socket(AF_VSOCK, SOCK_STREAM, 0);
+    struct sockaddr_vm addr = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = 2000 };
+    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(listener, 1) != 0) {
+        perror("VSOCK-FAIL listen");
+        return 1;
+    }
+    return 0;
+}
+
+static int accept_host(void) {
+    int fd = accept(listener, NULL, NULL);
+    if (fd < 0) { perror("VSOCK-FAIL accept"); return 1; }
+    char buf[5] = { 0 };
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t n = read(fd, buf + got, 4 - got);
+        if (n <= 0) { perror("VSOCK-FAIL accept read"); return 1; }
+        got += (size_t)n;
+    }
+    if (write(fd, "pong", 4) != 4) { perror("VSOCK-FAIL accept write"); return 1; }
+    close(fd);
+    printf("VSOCK-ACCEPT-OK %s\n", buf);
+    return 0;
+}
+
+static int echo(void) {
     size_t total = strlen(GREETING) + BULK;
     unsigned char *out = malloc(total), *in = malloc(total + 1);
     memcpy(out, GREETING, strlen(GREETING));
@@ -52,7 +82,7 @@ static int run(void) {
 
 int main(void) {
     console();
-    run();
+    if (listen_guest_port() == 0 && echo() == 0) accept_host();
     fflush(stdout);
     sync();
     reboot(RB_POWER_OFF);

@@ -241,6 +241,25 @@ public sealed class VirtioVsockDeviceTests
     }
 
     [Fact]
+    public async Task GuestReconnect_OnAHeldTuple_EndsTheOldStreamAndServesTheNewOne()
+    {
+        using var device = new VirtioVsockDevice(TestGuest.Cid);
+        var streams = new List<VsockStream>();
+        device.Listen(HostPort, s => { lock (streams) streams.Add(s); });
+        using var guest = new TestGuest(device);
+        guest.Connect(GuestPort, HostPort);
+        await WaitUntil(() => { lock (streams) return streams.Count == 1; });
+
+        Assert.Equal(OpResponse, guest.Connect(GuestPort, HostPort).Op);
+
+        await WaitUntil(() => { lock (streams) return streams.Count == 2; });
+        Assert.Equal(0, await streams[0].ReadAsync(new byte[1]).AsTask().WaitAsync(Timeout));
+        Assert.Equal(1, device.ConnectionCount);
+        guest.Send(guest.Packet(OpRw, GuestPort, HostPort, "new"u8.ToArray()));
+        Assert.Equal("new"u8.ToArray(), await ReadExactly(streams[1], 3));
+    }
+
+    [Fact]
     public void GuestConnect_WithoutListener_GetsRst()
     {
         using var device = new VirtioVsockDevice(TestGuest.Cid);

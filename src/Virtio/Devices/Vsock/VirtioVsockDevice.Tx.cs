@@ -68,6 +68,14 @@ public sealed partial class VirtioVsockDevice
             return;
         }
 
+        if (connection is not null && h.Op == VsockOp.Request && connection.State != VsockConnectionState.Connecting)
+        {
+            // The guest opens a tuple we still hold, so it has forgotten the old socket (its RST got lost, or
+            // it closed and reused the port while we waited): the old stream ends, the new request is served.
+            _logger.LogDebug("vsock: guest port {Guest} reconnects to host port {Host}; the old connection ends", h.SrcPort, h.DstPort);
+            RemoveConnectionLocked(connection, sendReset: false);
+            connection = null;
+        }
         if (connection is null) HandleUnknownConnectionLocked(h);
         else
         {
@@ -182,11 +190,6 @@ public sealed partial class VirtioVsockDevice
                 break;
             case VsockOp.Rst:
                 RemoveConnectionLocked(connection, sendReset: false);
-                break;
-            case VsockOp.Request:
-                _logger.LogWarning("vsock: guest port {Guest} sent REQUEST on an open connection to host port {Host}; reset",
-                    h.SrcPort, h.DstPort);
-                RemoveConnectionLocked(connection, sendReset: true);
                 break;
             default:
                 _logger.LogDebug("vsock: unexpected {Op} on an open connection ignored", h.Op);

@@ -36,7 +36,7 @@ public sealed class EventPublisher : IDisposable
         {
             var request = new Containerd.Services.Events.Ttrpc.V1.ForwardRequest
             {
-                Envelope = new Containerd.Services.Events.Ttrpc.V1.Envelope
+                Envelope = new Containerd.Types.Envelope
                 {
                     Timestamp = Timestamp.FromDateTime(DateTime.UtcNow),
                     Namespace = _namespace,

@@ -4,6 +4,10 @@ using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 using Spinbox.Agent.V1;
+using Empty = Google.Protobuf.WellKnownTypes.Empty;
+using PidsResponse = Containerd.Task.V2.PidsResponse;
+using ExecProcessRequest = Containerd.Task.V2.ExecProcessRequest;
+using AgentExecRequest = Spinbox.Agent.V1.ExecProcessRequest;
 using Spinbox.Shim.Io;
 using Spinbox.Shim.Rootfs;
 using Spinbox.Shim.Vm;
@@ -183,7 +187,7 @@ public sealed partial class TaskService
         var p = new ShimProcess(r.ExecId, 0, io, r.Stdin, r.Stdout, r.Stderr, r.Terminal);
         try
         {
-            var resp = await c.Sandbox.Agent.ExecProcessAsync(new ExecProcessRequest
+            var resp = await c.Sandbox.Agent.ExecProcessAsync(new AgentExecRequest
             {
                 ContainerId = r.Id, ExecId = r.ExecId, ProcessJson = r.Spec?.Value ?? ByteString.Empty, Stdio = io.Ports,
             });

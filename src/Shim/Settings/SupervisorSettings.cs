@@ -24,7 +24,7 @@ public static class SupervisorSettings
         if (enabled != "true") throw new SettingsException($"{Enabled}: must be \"true\" or \"false\", got \"{enabled}\"");
 
         string workspace = Required(s, WorkspaceId);
-        if (!Guid.TryParseExact(workspace, "D"))
+        if (!Guid.TryParseExact(workspace, "D", out _))
             throw new SettingsException($"{WorkspaceId}: \"{workspace}\" is not a UUID (8-4-4-4-12 hex digits)");
 
         string secret = Required(s, Secret);

@@ -1,0 +1,57 @@
+namespace Spinbox.EndToEnd.Tests;
+
+/// <summary>
+/// The runtimes the end-to-end theories run under: runc proves the harness, spinbox is the product.
+/// Spinbox runs only when its shim is built (SPINBOX_SHIM_DIR holds containerd-shim-spinbox-v1) and
+/// its config exists (SPINBOX_CONFIG); otherwise its cases are reported as skipped with the reason.
+/// </summary>
+public static class Runtimes
+{
+    public const string Runc = "runc";
+    public const string Spinbox = "spinbox";
+    public const string ShimBinary = "containerd-shim-spinbox-v1";
+
+    public static string RuntimeName(string runtime) => runtime switch
+    {
+        Runc => "io.containerd.runc.v2",
+        Spinbox => "io.containerd.spinbox.v1",
+        _ => throw new ArgumentException($"runtime must be '{Runc}' or '{Spinbox}', not '{runtime}'", nameof(runtime)),
+    };
+
+    /// <summary>Why a runtime cannot run here, or null when it can.</summary>
+    public static string? MissingPrerequisite(string runtime)
+    {
+        if (Environment.UserName != "root")
+            return "end-to-end tests need root (containerd, overlayfs mounts)";
+        if (runtime != Spinbox)
+            return null;
+        var shimDir = Environment.GetEnvironmentVariable("SPINBOX_SHIM_DIR");
+        if (string.IsNullOrEmpty(shimDir))
+            return $"SPINBOX_SHIM_DIR is not set (a folder holding {ShimBinary})";
+        if (!File.Exists(Path.Combine(shimDir, ShimBinary)))
+            return $"SPINBOX_SHIM_DIR={shimDir} holds no {ShimBinary}";
+        var config = Environment.GetEnvironmentVariable("SPINBOX_CONFIG");
+        if (string.IsNullOrEmpty(config))
+            return "SPINBOX_CONFIG is not set (the shim's config.json)";
+        if (!File.Exists(config))
+            return $"SPINBOX_CONFIG={config} does not exist";
+        return null;
+    }
+
+    /// <summary>Skips the calling test (reported as skipped, with the reason) when the runtime cannot run.</summary>
+    public static void SkipUnlessAvailable(string runtime)
+    {
+        var missing = MissingPrerequisite(runtime);
+        Skip.If(missing is not null, missing);
+    }
+
+    /// <summary>Every (containerd version, runtime) pair, for [MemberData].</summary>
+    public static TheoryData<string, string> All()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var version in ContainerdInstances.Versions)
+            foreach (var runtime in new[] { Runc, Spinbox })
+                data.Add(version, runtime);
+        return data;
+    }
+}

@@ -17,9 +17,29 @@ internal static class SpecRewriter
     /// <summary>Injected files under this folder are for the VM only (the supervisor), never containers.</summary>
     public const string VmOnlyPrefix = "/run/spin-stack/";
 
+    /// <summary>The newest runtime-spec version the guest's crun (Debian bookworm, 1.8) accepts.</summary>
+    public const string CrunMaxOciVersion = "1.1.0";
+
+    /// <summary>
+    /// containerd 2.x writes ociVersion 1.2.x, which crun 1.8 refuses outright ("unknown version specified")
+    /// although it runs such specs fine (unknown fields are ignored). Any 1.x newer than 1.1 is declared 1.1.0.
+    /// </summary>
+    private static void ClampOciVersion(JsonObject spec, Action<string>? note)
+    {
+        string version = Text(spec["ociVersion"]);
+        var parts = version.Split('.', '-', '+');
+        if (parts.Length >= 2 && parts[0] == "1" && int.TryParse(parts[1], out int minor) && minor > 1)
+        {
+            note?.Invoke($"ociVersion {version} declared as {CrunMaxOciVersion} for crun");
+            spec["ociVersion"] = CrunMaxOciVersion;
+        }
+    }
+
     public static string Rewrite(ReadOnlySpan<byte> specJson, string rootfsPath, IReadOnlyList<string> injectedFiles, Func<string, bool> existsInGuest, Action<string>? note = null)
     {
         JsonObject spec = Parse(specJson);
+
+        ClampOciVersion(spec, note);
 
         var root = spec["root"] as JsonObject ?? new JsonObject();
         root["path"] = rootfsPath;

@@ -1,5 +1,7 @@
 using Spinbox.GuestAgent.Containers;
+using Spinbox.GuestAgent.Interop;
 using Spinbox.GuestAgent.Logging;
+using Spinbox.GuestAgent.Vsock;
 
 namespace Spinbox.GuestAgent.Extras;
 
@@ -57,11 +59,16 @@ internal sealed class ExtrasService(string root = "/", string markerPath = Extra
         string device = await BlockDevices.FindBySerialAsync(serial, DiskPatience).ConfigureAwait(false)
             ?? throw new FileNotFoundException($"extras disk with serial \"{serial}\" not found in /sys/block");
         var started = DateTime.UtcNow;
-        bool extracted = ExtractIfNeeded(() => new FileStream(device, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16), forceRequested, forcedOnCmdline);
+        bool extracted = ExtractIfNeeded(() => OpenDisk(device), forceRequested, forcedOnCmdline);
         AgentLog.Info(extracted
             ? $"extras: {InjectedFiles.Count} files from {device} in {(DateTime.UtcNow - started).TotalMilliseconds:F0} ms"
             : "extras: already extracted this boot");
     }
+
+    /// <summary>A block device read with read(2): FileStream takes a block device's length from fstat,
+    /// which is 0, and would report an empty archive.</summary>
+    private static Stream OpenDisk(string device) =>
+        new BufferedStream(new FdStream(Libc.Open(device, Libc.O_RDONLY | Libc.O_CLOEXEC)), 1 << 16);
 
     private List<string> ReadMarker()
     {

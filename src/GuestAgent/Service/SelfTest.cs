@@ -120,7 +120,8 @@ internal static class SelfTest
                 ControlPlane = "https://control.example.com:443",
             },
         }).ConfigureAwait(false);
-        await containers.CreateAsync(Create("x1", ["/bin/sh", "-c", "ls -l /usr/local/bin/hello-extra; /usr/local/bin/hello-extra; test ! -e /run/spin-stack/spin-supervisor"])).ConfigureAwait(false);
+        // Bind mounts of injected files need their mount points created in the rootfs: a writable one.
+        await containers.CreateAsync(Create("x1", ["/bin/sh", "-c", "ls -l /usr/local/bin/hello-extra; /usr/local/bin/hello-extra; test ! -e /run/spin-stack/spin-supervisor"], readonlyRootfs: false)).ConfigureAwait(false);
         await containers.StartAsync(new ProcessRef { ContainerId = "x1" }).ConfigureAwait(false);
         var exit = await containers.WaitAsync(new ProcessRef { ContainerId = "x1" }, CancellationToken.None).ConfigureAwait(false);
         await containers.DeleteAsync(new ProcessRef { ContainerId = "x1" }).ConfigureAwait(false);
@@ -131,16 +132,16 @@ internal static class SelfTest
         Expect(log.Contains("supervisor-ran", StringComparison.Ordinal), "the supervisor did not write its log line");
     }
 
-    private static CreateContainerRequest Create(string id, string[] args) => new()
+    private static CreateContainerRequest Create(string id, string[] args, bool readonlyRootfs = true) => new()
     {
         ContainerId = id,
-        SpecJson = ByteString.CopyFrom(MinimalSpec(id, args), Encoding.UTF8),
-        Rootfs = new BlockRootfs { DiskSerial = "rootfs", Fstype = "ext4", Readonly = true },
+        SpecJson = ByteString.CopyFrom(MinimalSpec(id, args, readonlyRootfs), Encoding.UTF8),
+        Rootfs = new BlockRootfs { DiskSerial = "rootfs", Fstype = "ext4", Readonly = readonlyRootfs },
         Stdio = new StdioPorts { Stdout = 1, Stderr = 1 },
     };
 
     /// <summary>An OCI spec like the one containerd writes, cut to what a busybox rootfs needs.</summary>
-    public static string MinimalSpec(string id, string[] args)
+    public static string MinimalSpec(string id, string[] args, bool readonlyRootfs)
     {
         string argv = string.Join(',', args.Select(a => $"\"{a}\""));
         return $$"""
@@ -159,7 +160,7 @@ internal static class SelfTest
             },
             "noNewPrivileges": true
           },
-          "root": {"path": "rootfs", "readonly": true},
+          "root": {"path": "rootfs", "readonly": {{(readonlyRootfs ? "true" : "false")}}},
           "hostname": "{{id}}",
           "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid","noexec","nodev"]},

@@ -17,6 +17,7 @@ public sealed class VhostUserBackend : IDisposable
     private readonly OwnedFd _listener;
     private readonly OwnedFd _stop = UnixInterop.CreateEventFd();
     private readonly object _gate = new();
+    private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _run;
     private VhostUserSession? _session;
     private bool _socketRemoved;
@@ -40,6 +41,9 @@ public sealed class VhostUserBackend : IDisposable
     }
 
     public string SocketPath { get; }
+
+    /// <summary>Completes when a front end connected; canceled if serving ended before one did.</summary>
+    public Task Connected => _connected.Task;
 
     /// <summary>True while a front end is connected and the device has its queues.</summary>
     public bool IsDeviceActive { get { lock (_gate) return _session?.IsActive ?? false; } }
@@ -66,11 +70,18 @@ public sealed class VhostUserBackend : IDisposable
     private void Serve(CancellationToken cancellationToken)
     {
         using var registration = cancellationToken.Register(() => UnixInterop.SignalEventFd(_stop));
+        try { ServeOne(); }
+        finally { _connected.TrySetCanceled(); }
+    }
+
+    private void ServeOne()
+    {
         if (!WaitReadable(_listener)) return;
         VhostUserChannel channel;
         try { channel = new VhostUserChannel(UnixInterop.Accept(_listener)); }
         catch (IOException e) { _logger.LogError(e, "vhost-user: accept on {Path} failed", SocketPath); return; }
         RemoveSocket(); // one front end only: nobody else may connect
+        _connected.TrySetResult();
         _logger.LogDebug("vhost-user: front end connected on {Path}", SocketPath);
         using (channel)
         {
@@ -137,6 +148,7 @@ public sealed class VhostUserBackend : IDisposable
         if (run != null && !run.Wait(TimeSpan.FromSeconds(10)))
             _logger.LogError("vhost-user: serving {Path} did not stop within 10 s", SocketPath);
         RemoveSocket();
+        _connected.TrySetCanceled();
         if (run == null || run.IsCompleted) _stop.Dispose();
     }
 }

@@ -159,5 +159,11 @@ public sealed class Virtqueue
         return result;
     }
 
-    private void PublishAvailEvent() => _memory.Write(UsedRing + 4 + 8UL * Size, NextAvailable);
+    private void PublishAvailEvent()
+    {
+        _memory.Write(UsedRing + 4 + 8UL * Size, NextAvailable);
+        // Store-load fence: the next read of avail.idx must not pass this store, or the driver (which
+        // stores avail.idx, then loads avail_event) and we could both miss the new buffer and the kick.
+        Interlocked.MemoryBarrier();
+    }
 }

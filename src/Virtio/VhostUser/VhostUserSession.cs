@@ -245,8 +245,11 @@ internal sealed class VhostUserSession : IDisposable
         var (index, num) = m.ReadVringState();
         var ring = Ring(index, m.Request);
         if (num > 1) throw new VhostUserProtocolException($"SetVringEnable: ring {index} value {num} is not 0 or 1");
+        bool wasEnabled = IsEnabled(ring);
         ring.EnabledFlag = num == 1;
         TryActivate();
+        // Kicks that came while the ring was disabled were ignored: look at it once now.
+        if (_active && !wasEnabled && IsEnabled(ring)) Dispatch((int)index);
     }
 
     private void GetConfig(VhostUserMessage m)

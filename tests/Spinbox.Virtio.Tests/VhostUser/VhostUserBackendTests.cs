@@ -178,6 +178,22 @@ public sealed class VhostUserBackendTests : IDisposable
     }
 
     [Fact]
+    public void DisabledRingIgnoresKicksUntilEnabledAgain()
+    {
+        StartRing();
+        _frontEnd.SendState(VhostUserRequest.SetVringEnable, 0, 0, needReply: true);
+        Assert.Equal(0UL, _frontEnd.ReceiveU64(VhostUserRequest.SetVringEnable));
+        var (_, status) = SubmitRead(0);
+        UnixInterop.SignalEventFd(_kick);
+        Assert.False(WaitCall(300));
+        Assert.Equal(0, _driver.UsedIndex);
+        _frontEnd.SendState(VhostUserRequest.SetVringEnable, 0, 1);
+        Assert.True(WaitCall());
+        Assert.Equal(1, _driver.UsedIndex);
+        Assert.Equal(BlkStatus.Ok, _ram.Memory.Read<byte>(status));
+    }
+
+    [Fact]
     public void RestartContinuesFromTheGivenBase()
     {
         // The guest already consumed 3 buffers before this back end took over.

@@ -262,6 +262,7 @@ public sealed class VirtioBlkDevice : IVirtioDevice
     private void GuestError(string message)
     {
         const int limit = 20;
+        if (Volatile.Read(ref _guestErrorsLogged) >= limit) return;
         int n = Interlocked.Increment(ref _guestErrorsLogged);
         if (n <= limit) _logger.LogWarning("virtio-blk {Serial}: {Message}", Serial, message);
         if (n == limit) _logger.LogWarning("virtio-blk {Serial}: further guest errors are not logged", Serial);

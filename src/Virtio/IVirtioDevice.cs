@@ -37,7 +37,11 @@ public interface IVirtioDevice : IDisposable
     void Reset();
 }
 
-/// <summary>Raises the used-buffer interrupt of one queue (irqfd, call eventfd, or mmio interrupt status).</summary>
+/// <summary>
+/// Raises the used-buffer interrupt of one queue (irqfd, call eventfd, or mmio interrupt status). Devices call
+/// it after pushing used buffers, from the thread that pushed them; the transport asks the queue's
+/// Virtqueue.ShouldSignal() (NO_INTERRUPT / used_event suppression) and raises nothing when it says no.
+/// </summary>
 public interface IInterruptSignal
 {
     void Signal(int queueIndex);

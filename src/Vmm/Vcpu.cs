@@ -111,7 +111,7 @@ internal sealed class Vcpu : IDisposable
         {
             var item = data.Slice(i, size);
             bool mapped = isOut ? _io.TryWrite(port, item) : _io.TryRead(port, item);
-            if (!mapped) Unmapped("port", port, item, isOut);
+            if (!mapped) Unmapped(_io.Name, port, item, isOut);
         }
     }
 
@@ -121,7 +121,7 @@ internal sealed class Vcpu : IDisposable
         var data = run.MmioData;
         bool isWrite = run.MmioIsWrite;
         bool mapped = isWrite ? _mmio.TryWrite(address, data) : _mmio.TryRead(address, data);
-        if (!mapped) Unmapped("MMIO", address, data, isWrite);
+        if (!mapped) Unmapped(_mmio.Name, address, data, isWrite);
     }
 
     private void Unmapped(string bus, ulong address, Span<byte> data, bool isWrite)

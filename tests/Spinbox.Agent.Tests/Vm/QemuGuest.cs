@@ -15,8 +15,9 @@ internal sealed class QemuGuest : IDisposable
         var psi = new ProcessStartInfo(GuestImages.Qemu) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         string[] args =
         [
-            "-accel", "tcg", "-machine", "q35,memory-backend=mem", "-cpu", "max", "-m", "512M", "-smp", "1",
-            "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
+            "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-m", "512M", "-smp", "1",
+            "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-numa", "node,memdev=mem",
+            "-bios", "/usr/share/qemu/qboot.rom",
             "-kernel", GuestImages.Kernel!, "-initrd", GuestImages.Initramfs!,
             "-append", $"console=ttyS0 panic=-1 quiet {cmdlineExtra}".Trim(),
             "-display", "none", "-nodefaults", "-no-user-config", "-no-reboot",

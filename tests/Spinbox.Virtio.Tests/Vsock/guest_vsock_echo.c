@@ -1,7 +1,7 @@
 /* /init of the vsock test guest. Listens on guest port 2000, then connects to the host (CID 2) port 1024,
  * sends a greeting and 1 MiB of a pattern, half-closes, reads the host's echo to EOF and checks it. Then
- * accepts the host's connection on port 2000, reads "ping", answers "pong". Reports on the console and
- * powers off. */
+ * accepts the host's connection on port 2000, reads "ping", answers "pong", half-closes and waits for the
+ * host's close. Reports on the console and powers off. */
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
 #include <stdio.h>
@@ -45,6 +45,10 @@ static int accept_host(void) {
         got += (size_t)n;
     }
     if (write(fd, "pong", 4) != 4) { perror("VSOCK-FAIL accept write"); return 1; }
+    /* Packets leave through a kernel worker: wait for the host's close before powering off, or the
+     * power-off can overtake "pong". */
+    shutdown(fd, SHUT_WR);
+    while (read(fd, buf, sizeof buf) > 0) { }
     close(fd);
     printf("VSOCK-ACCEPT-OK %s\n", buf);
     return 0;

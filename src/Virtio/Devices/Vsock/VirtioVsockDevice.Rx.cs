@@ -7,41 +7,30 @@ namespace Spinbox.Virtio.Devices.Vsock;
 /// <summary>Device-to-guest direction: filling the guest's rx buffers with queued packets.</summary>
 public sealed partial class VirtioVsockDevice
 {
-    /// <summary>Which queues got used buffers, captured under the device lock and raised outside it.</summary>
-    private readonly record struct PendingSignals(IInterruptSignal? Target, bool Rx, bool Tx);
-
-    private PendingSignals TakeSignalsLocked()
-    {
-        var signals = new PendingSignals(_interrupt, _rxPushed, _txPushed);
-        _rxPushed = _txPushed = false;
-        return signals;
-    }
-
     /// <summary>
-    /// Raises the interrupts. The transport's signal consults Virtqueue.ShouldSignal (interrupt suppression);
-    /// calls come from several threads (kicks, host writers), so they are serialized here for it.
+    /// Raises the interrupt of each queue that got used buffers. Done under the device lock: the transport's
+    /// signal consults Virtqueue.ShouldSignal, which must not race with another thread's PushUsed on the
+    /// same queue (with EVENT_IDX that could lose an interrupt). Transports only write an eventfd here.
     /// </summary>
-    private void RaiseSignals(PendingSignals signals)
+    private void SignalUsedLocked()
     {
-        if (signals.Target is null || !(signals.Rx || signals.Tx)) return;
-        lock (_signalGate)
-        {
-            if (signals.Tx) signals.Target.Signal(TxQueue);
-            if (signals.Rx) signals.Target.Signal(RxQueue);
-        }
+        var target = _interrupt;
+        bool rx = _rxPushed, tx = _txPushed;
+        _rxPushed = _txPushed = false;
+        if (target is null) return;
+        if (tx) target.Signal(TxQueue);
+        if (rx) target.Signal(RxQueue);
     }
 
     /// <summary>Runs <paramref name="change"/> under the lock, then delivers what it made ready.</summary>
     private void UpdateAndPump(Action change)
     {
-        PendingSignals signals;
         lock (_gate)
         {
             change();
             PumpRxLocked();
-            signals = TakeSignalsLocked();
+            SignalUsedLocked();
         }
-        RaiseSignals(signals);
     }
 
     private void ScheduleLocked(VsockConnection connection)

@@ -15,7 +15,6 @@ public sealed partial class VirtioVsockDevice
     internal Task? TryRead(VsockConnection connection, Span<byte> destination, out int read)
     {
         read = 0;
-        PendingSignals signals;
         lock (_gate)
         {
             if (connection.Inbound.Count == 0)
@@ -28,10 +27,9 @@ public sealed partial class VirtioVsockDevice
                 connection.NeedCreditUpdate = true;
                 ScheduleLocked(connection);
                 PumpRxLocked();
+                SignalUsedLocked();
             }
-            signals = TakeSignalsLocked();
         }
-        RaiseSignals(signals);
         return null;
     }
 
@@ -43,7 +41,6 @@ public sealed partial class VirtioVsockDevice
     internal Task? TryWrite(VsockConnection connection, ReadOnlySpan<byte> source, out int accepted)
     {
         accepted = 0;
-        PendingSignals signals;
         Task? wait = null;
         lock (_gate)
         {
@@ -68,9 +65,8 @@ public sealed partial class VirtioVsockDevice
                 ScheduleLocked(connection);
                 PumpRxLocked();
             }
-            signals = TakeSignalsLocked();
+            SignalUsedLocked();
         }
-        RaiseSignals(signals);
         return wait;
     }
 

@@ -21,7 +21,6 @@ public sealed partial class VirtioVsockDevice : IVirtioDevice
     private const uint FirstEphemeralPort = 49152;
 
     private readonly object _gate = new();
-    private readonly object _signalGate = new();
     private readonly ulong _guestCid;
     private readonly ILogger _logger;
     private readonly Dictionary<(uint Local, uint Peer), VsockConnection> _connections = new();
@@ -87,7 +86,6 @@ public sealed partial class VirtioVsockDevice : IVirtioDevice
         ArgumentNullException.ThrowIfNull(queues);
         ArgumentNullException.ThrowIfNull(interrupt);
         if (queues.Count < 2) throw new ArgumentException($"vsock needs its rx and tx queues, got {queues.Count}", nameof(queues));
-        PendingSignals signals;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -97,14 +95,12 @@ public sealed partial class VirtioVsockDevice : IVirtioDevice
             _interrupt = interrupt;
             // Work queued while no driver was attached (a host ConnectAsync, say) can go out now.
             PumpRxLocked();
-            signals = TakeSignalsLocked();
+            SignalUsedLocked();
         }
-        RaiseSignals(signals);
     }
 
     public void ProcessQueue(int queueIndex)
     {
-        PendingSignals signals;
         lock (_gate)
         {
             if (_memory is null) return;
@@ -118,9 +114,8 @@ public sealed partial class VirtioVsockDevice : IVirtioDevice
                     return;
             }
             PumpRxLocked();
-            signals = TakeSignalsLocked();
+            SignalUsedLocked();
         }
-        RaiseSignals(signals);
     }
 
     public void Reset()
@@ -163,7 +158,6 @@ public sealed partial class VirtioVsockDevice : IVirtioDevice
     {
         var completion = new TaskCompletionSource<VsockStream>(TaskCreationOptions.RunContinuationsAsynchronously);
         VsockConnection connection;
-        PendingSignals signals;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -177,9 +171,8 @@ public sealed partial class VirtioVsockDevice : IVirtioDevice
             _connections.Add((localPort, guestPort), connection);
             ScheduleLocked(connection);
             PumpRxLocked();
-            signals = TakeSignalsLocked();
+            SignalUsedLocked();
         }
-        RaiseSignals(signals);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ConnectTimeout);

@@ -18,8 +18,9 @@ OUT := $(CURDIR)/out
 PREFIX ?= /usr/local
 SHARE := $(PREFIX)/share/spinbox
 ETC := /etc/spinbox
-KERNEL_DIR = $(shell cat $(OUT)/kernel.path)
-INITRAMFS = $(shell cat $(OUT)/initramfs.path)
+# Read at recipe time, after the kernel / initramfs targets have written them.
+KERNEL_DIR = $$(cat $(OUT)/kernel.path)
+INITRAMFS = $$(cat $(OUT)/initramfs.path)
 
 .PHONY: deps kernel initramfs shim config images test demo bench install uninstall clean
 

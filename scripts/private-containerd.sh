@@ -75,6 +75,22 @@ alive() { [ -f "$1/containerd.pid" ] && kill -0 "$(cat "$1/containerd.pid")" 2>/
 # Shims of this instance carry its socket address on their command line; nothing else does.
 shim_pids() { pgrep -f -- "-address $1/containerd.sock" || true; }
 
+# A container's processes outlive a killed runc shim: kill each bundle's init and make runc forget it.
+# runc's state root is shared by every containerd on the host, so only a state whose bundle is ours.
+kill_orphaned_containers() {
+  local dir=$1 b ns id pid
+  for b in "$dir"/state/io.containerd.runtime.v2.task/*/*; do
+    [ -d "$b" ] || continue
+    ns=$(basename "$(dirname "$b")"); id=$(basename "$b")
+    if [ -f "$b/init.pid" ] && pid=$(cat "$b/init.pid") && kill -0 "$pid" 2>/dev/null; then
+      echo "killing leftover container $ns/$id (pid $pid) of $dir" >&2; kill -KILL "$pid" 2>/dev/null || true
+    fi
+    if command -v runc >/dev/null && runc --root "/run/containerd/runc/$ns" state "$id" 2>/dev/null | grep -q "\"bundle\": \"$b\""; then
+      runc --root "/run/containerd/runc/$ns" delete -f "$id" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
 unmount_under() {
   local dir=$1 m
   # deepest first; mountinfo field 5 is the mount point
@@ -130,6 +146,7 @@ stop() {
   for pid in $(shim_pids "$dir"); do
     echo "killing leftover shim $pid of $dir" >&2; kill -KILL "$pid" 2>/dev/null || true
   done
+  kill_orphaned_containers "$dir"
   unmount_under "$dir"
   rm -f "$dir/containerd.pid"
   if [ "$purge" = --purge ]; then

@@ -34,7 +34,7 @@ skipped=$((total - passed - failed))   # xunit's skipped tests are the TRX's not
 status=0
 if [ "$rc" -ne 0 ]; then echo "run-tests: dotnet test exited $rc (failed tests, a build error or a crashed test host)" >&2; status=1; fi
 if [ "$failed" -gt 0 ]; then status=1; fi
-if [ "$files" -eq 0 ] || [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+if [ "$files" -eq 0 ] || [ $((passed + failed)) -eq 0 ]; then
   echo "run-tests: no test ran ($files result files)" >&2; status=1
 fi
 line="$passed passed, $failed failed, $skipped skipped"

@@ -98,6 +98,7 @@ internal sealed class Vcpu : IDisposable
                     return new VmStopReason(VmStopKind.Error, $"vCPU {Id}: unexpected exit {run.ExitReason} ({(uint)run.ExitReason})");
             }
         }
+        _logger.LogDebug("vCPU {Id} left at rip 0x{Rip:x} on the stop request", Id, _fd.GetRegs().Rip);
         return null;
     }
 

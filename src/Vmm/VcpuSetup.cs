@@ -23,7 +23,8 @@ internal static class VcpuSetup
         new() { Index = 0xc0000084 },     // SYSCALL_MASK
         new() { Index = 0xc0000102 },     // KERNEL_GS_BASE
         new() { Index = 0x10 },           // IA32_TSC
-        new() { Index = 0x1a0, Data = 1 } // IA32_MISC_ENABLE: fast strings
+        new() { Index = 0x1a0, Data = 1 }, // IA32_MISC_ENABLE: fast strings
+        new() { Index = 0x2ff, Data = (1 << 11) | 6 }, // MTRRdefType: MTRRs on, default write-back
     ];
 
     /// <summary>The supported CPUID with this vCPU's APIC id and the hypervisor bit.</summary>

@@ -27,7 +27,7 @@ public sealed class KvmStandardGuestFactAttribute : FactAttribute
 {
     public KvmStandardGuestFactAttribute()
     {
-        if (KvmHost.MissingStandardGuestSupport is { } why) Skip = why;
+        if (KvmHost.MissingStandardGuestSupport is { } why) Skip = $"needs a KVM that runs a standard guest: {why}";
         else if (GuestKernel.Vmlinux is null) Skip = GuestKernel.SkipReason;
     }
 }

@@ -59,6 +59,9 @@ public sealed class KvmVm : IVcpuHost, IDisposable
     /// <summary>Guest accesses to addresses no device claims (logged once per address, then counted).</summary>
     public long UnmappedAccesses => _unmapped.Total;
 
+    /// <summary>Queue kicks that arrived as MMIO exits rather than through KVM_IOEVENTFD.</summary>
+    public long QueueNotifyExits => _transports.Sum(t => t.NotifyExits);
+
     /// <summary>vCPU and device threads of this VM still running.</summary>
     public int LiveThreadCount => _vcpus.Count(v => v.IsAlive) + _transports.Count(t => t.WorkerAlive);
 

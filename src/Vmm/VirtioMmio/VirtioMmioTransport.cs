@@ -31,6 +31,7 @@ public sealed class VirtioMmioTransport : IBusDevice, IDisposable
     private uint _status, _deviceFeaturesSel, _driverFeaturesSel, _queueSel;
     private ulong _driverFeatures;
     private bool _activated, _broken;
+    private long _notifyExits;
 
     public VirtioMmioTransport(string name, IVirtioDevice device, IGuestMemory memory, IInterruptLine interruptLine, ILogger logger)
     {
@@ -53,6 +54,9 @@ public sealed class VirtioMmioTransport : IBusDevice, IDisposable
     public bool IsActivated { get { lock (_gate) return _activated; } }
 
     public bool WorkerAlive => _worker.IsAlive;
+
+    /// <summary>QueueNotify writes that reached this register file (0 when KVM_IOEVENTFD handles every kick).</summary>
+    public long NotifyExits => Interlocked.Read(ref _notifyExits);
 
     public void Start() => _worker.Start();
 
@@ -125,7 +129,8 @@ public sealed class VirtioMmioTransport : IBusDevice, IDisposable
         }
         if (offset == QueueNotify)
         {
-            // Only reached when no ioeventfd is registered: hand the kick to the transport thread the same way.
+            // Only reached when no ioeventfd matched: hand the kick to the transport thread the same way.
+            Interlocked.Increment(ref _notifyExits);
             if (value < _kicks.Length) _kicks[value].Signal();
             return;
         }

@@ -8,9 +8,9 @@ public sealed class TestVm : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    public TestVm(FlatImage image, int vcpus = 1, ulong memoryBytes = 4UL << 20, IReadOnlyList<IVirtioDevice>? devices = null)
+    public TestVm(FlatImage image, int vcpus = 1, ulong memoryBytes = 4UL << 20, IReadOnlyList<IVirtioDevice>? devices = null, TestLogger? logger = null)
     {
-        Logger = new TestLogger();
+        Logger = logger ?? new TestLogger();
         ConsoleLogPath = _dir.File("console.log");
         Vm = new KvmVm(new KvmVmConfig
         {

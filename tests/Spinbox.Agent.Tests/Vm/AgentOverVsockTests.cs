@@ -107,6 +107,57 @@ public sealed class AgentOverVsockTests(ITestOutputHelper output)
     }
 
     [AgentVmFact]
+    public async Task ExecReadsStdinUntilTheHostHalfClosesAndSignalsReachTheContainer()
+    {
+        using var dir = new TempRoot();
+        await using var vm = await AgentVm.StartAsync(dir.Path, [("rootfs", GuestImages.BusyboxRootfs(dir.Path), true)], output);
+        await vm.CallAsync("CreateContainer", new CreateContainerRequest
+        {
+            ContainerId = "c1",
+            SpecJson = ByteString.CopyFromUtf8(Spec("c1", "sleep 600")),
+            Rootfs = new BlockRootfs { DiskSerial = "rootfs", Fstype = "ext4", Readonly = true },
+        }, ProcessResponse.Parser);
+        var init = await vm.CallAsync("StartProcess", new ProcessRef { ContainerId = "c1" }, ProcessResponse.Parser);
+
+        var stdin = vm.Accept(2010);
+        var stdout = vm.Accept(2011);
+        var exec = new ExecProcessRequest
+        {
+            ContainerId = "c1",
+            ExecId = "e1",
+            ProcessJson = ByteString.CopyFromUtf8("""{"args":["/bin/sh","-c","tr a-z A-Z; exit 7"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}"""),
+            Stdio = new StdioPorts { Stdin = 2010, Stdout = 2011 },
+        };
+        await vm.CallAsync("ExecProcess", exec, ProcessResponse.Parser);
+        Assert.Equal(ProcessStatus.Created, (await vm.CallAsync("ProcessState", new ProcessRef { ContainerId = "c1", ExecId = "e1" }, StateResponse.Parser)).Status);
+        var started = await vm.CallAsync("StartProcess", new ProcessRef { ContainerId = "c1", ExecId = "e1" }, ProcessResponse.Parser);
+        Assert.True(started.Pid > init.Pid);
+
+        var input = await stdin;
+        await input.WriteAsync("ping\n"u8.ToArray());
+        // CloseStdin is a no-op in the agent: the shim's half-close is what the process reads as EOF.
+        await vm.CallAsync("CloseStdin", new ProcessRef { ContainerId = "c1", ExecId = "e1" }, Empty.Parser);
+        input.ShutdownWrite();
+        Assert.Equal("PING\n", await ReadToEndAsync(await stdout));
+        var execExit = await vm.CallAsync("WaitProcess", new ProcessRef { ContainerId = "c1", ExecId = "e1" }, ExitResponse.Parser);
+        Assert.Equal(7u, execExit.ExitStatus);
+        Assert.Equal(7u, (await vm.CallAsync("DeleteProcess", new ProcessRef { ContainerId = "c1", ExecId = "e1" }, ExitResponse.Parser)).ExitStatus);
+
+        var pids = await vm.CallAsync("ListPids", new ContainerRef { ContainerId = "c1" }, PidsResponse.Parser);
+        Assert.Contains(init.Pid, pids.Pids);
+
+        // SIGKILL: the init is PID 1 of its namespace and ignores signals it has no handler for.
+        await vm.CallAsync("SignalProcess", new SignalRequest { ContainerId = "c1", Signal = 9, All = true }, Empty.Parser);
+        var exit = await vm.CallAsync("WaitProcess", new ProcessRef { ContainerId = "c1" }, ExitResponse.Parser);
+        Assert.Equal(137u, exit.ExitStatus);
+        var afterExit = await Assert.ThrowsAsync<TtrpcException>(() => vm.CallAsync("SignalProcess", new SignalRequest { ContainerId = "c1", Signal = 9 }, Empty.Parser));
+        Assert.Equal(TtrpcStatusCode.NotFound, afterExit.Code);
+        Assert.Equal(137u, (await vm.CallAsync("DeleteProcess", new ProcessRef { ContainerId = "c1" }, ExitResponse.Parser)).ExitStatus);
+
+        await vm.ShutdownAsync();
+    }
+
+    [AgentVmFact]
     public async Task InjectsExtrasIntoContainersAndMirrorsTheSupervisorLog()
     {
         using var dir = new TempRoot();

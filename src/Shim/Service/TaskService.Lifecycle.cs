@@ -39,7 +39,7 @@ public sealed partial class TaskService
             string image = Path.Combine(_paths.State, "rootfs.ext4");
             await Ext4ImageBuilder.BuildAsync(rootfs, image, RootfsSpareBytes, CancellationToken.None);
 
-            var disks = new List<DiskSpec> { new(image, RootfsSerial, ReadOnly: false) };
+            var disks = new List<DiskSpec> { new(image, RootfsSerial, ReadOnly: false, HoldsPrograms: true) };
             disks.AddRange(plan.ExtraDisks);
             var spec = new SandboxSpec(disks, plan.Vcpus, plan.MemoryBytes, plan.KernelArgs, plan.Backend);
             c.Sandbox = await Sandbox.StartAsync(spec, _config, _paths, _loggers, CancellationToken.None);

@@ -4,14 +4,15 @@ using Spinbox.Agent.V1;
 using Spinbox.Shim.Commands;
 using Spinbox.Shim.Config;
 using Spinbox.Ttrpc;
-using Spinbox.Virtio;
-using Spinbox.Virtio.Devices.Blk;
 using Spinbox.Virtio.Devices.Vsock;
 
 namespace Spinbox.Shim.Vm;
 
-/// <summary>A disk the VM gets: a host file, the serial the agent finds it by, and whether it is read-only.</summary>
-public sealed record DiskSpec(string Path, string Serial, bool ReadOnly);
+/// <summary>
+/// A disk the VM gets: a host file, the serial the agent finds it by, whether it is read-only, and whether
+/// the guest runs programs from it (the tcg backend must then let QEMU serve it; see QemuDrive).
+/// </summary>
+public sealed record DiskSpec(string Path, string Serial, bool ReadOnly, bool HoldsPrograms = false);
 
 /// <summary>What one container's VM needs.</summary>
 public sealed record SandboxSpec(IReadOnlyList<DiskSpec> Disks, int Vcpus, ulong MemoryBytes, string ExtraKernelArgs, string RequestedBackend);
@@ -24,15 +25,15 @@ public sealed class Sandbox : IAsyncDisposable
 {
     public const uint AgentPort = 1024;
     public const ulong GuestCid = 3;
-    public const string BaseKernelArgs = "console=ttyS0 panic=-1 quiet rdinit=/init";
+    // no_timer_check: under a loaded TCG host the IO-APIC timer self-check can time out and panic the guest.
+    public const string BaseKernelArgs = "console=ttyS0 panic=-1 quiet no_timer_check rdinit=/init";
 
-    private readonly List<IVirtioDevice> _devices;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private Sandbox(IGuestVm vm, VirtioVsockDevice vsock, List<IVirtioDevice> devices, AgentClient agent, HelloResponse hello, ILogger logger)
+    private Sandbox(IGuestVm vm, VirtioVsockDevice vsock, AgentClient agent, HelloResponse hello, ILogger logger)
     {
-        Vm = vm; Vsock = vsock; _devices = devices; Agent = agent; Hello = hello; _logger = logger;
+        Vm = vm; Vsock = vsock; Agent = agent; Hello = hello; _logger = logger;
     }
 
     public IGuestVm Vm { get; }
@@ -45,16 +46,14 @@ public sealed class Sandbox : IAsyncDisposable
         var logger = loggers.CreateLogger("vm");
         var clock = Stopwatch.StartNew();
         var vsock = new VirtioVsockDevice(GuestCid, loggers.CreateLogger("vsock"));
-        var devices = new List<IVirtioDevice> { vsock };
         var agentArrived = new TaskCompletionSource<VsockStream>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var listener = vsock.Listen(AgentPort, s => { if (!agentArrived.TrySetResult(s)) s.Dispose(); });
         IGuestVm? vm = null;
         try
         {
-            foreach (var d in spec.Disks) devices.Add(new VirtioBlkDevice(d.Path, d.ReadOnly, d.Serial, loggers.CreateLogger("blk")));
             string cmdline = string.Join(' ', new[] { BaseKernelArgs, config.KernelArgs, spec.ExtraKernelArgs }.Where(s => s.Length > 0));
             Directory.CreateDirectory(paths.Logs);
-            var launch = new VmLaunch(config, paths, cmdline, spec.Vcpus, spec.MemoryBytes, devices, spec.RequestedBackend);
+            var launch = new VmLaunch(config, paths, cmdline, spec.Vcpus, spec.MemoryBytes, vsock, spec.Disks, spec.RequestedBackend);
             vm = await VmLauncher.StartAsync(launch, loggers, ct);
             File.WriteAllText(paths.VmPidFile, vm.ProcessId.ToString());
             long booted = clock.ElapsedMilliseconds;
@@ -72,12 +71,12 @@ public sealed class Sandbox : IAsyncDisposable
             logger.LogInformation(
                 "VM up on {Backend}: launch {Launch} ms, agent connected at {Connected} ms (guest uptime {Guest} ms), kernel {Release}",
                 vm.Backend, booted, connected, hello.BootToReadyMs, hello.KernelRelease);
-            return new Sandbox(vm, vsock, devices, agent, hello, logger);
+            return new Sandbox(vm, vsock, agent, hello, logger);
         }
         catch
         {
             if (vm is not null) await vm.DisposeAsync();
-            foreach (var d in devices) d.Dispose();
+            vsock.Dispose();
             throw;
         }
     }
@@ -107,6 +106,6 @@ public sealed class Sandbox : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await Agent.DisposeAsync();
         await Vm.DisposeAsync();
-        foreach (var d in _devices) d.Dispose();
+        Vsock.Dispose();
     }
 }

@@ -1,16 +1,24 @@
 using Microsoft.Extensions.Logging;
+using Spinbox.Virtio;
+using Spinbox.Virtio.Devices.Blk;
 using Spinbox.Vmm.Tcg;
 
 namespace Spinbox.Shim.Vm;
 
-/// <summary>The tcg backend as an <see cref="IGuestVm"/>: QEMU as the CPU, our devices over vhost-user.</summary>
+/// <summary>
+/// The tcg backend as an <see cref="IGuestVm"/>: QEMU as the CPU, our vsock and block devices over vhost-user.
+/// A disk the guest runs programs from is QEMU's own virtio-blk instead: TCG would otherwise keep executing
+/// stale translations of pages our back end rewrote (see <see cref="QemuDrive"/>).
+/// </summary>
 public sealed class TcgGuestVm : IGuestVm
 {
     private readonly TcgVm _vm;
+    private readonly List<IVirtioDevice> _blockDevices;
 
-    private TcgGuestVm(TcgVm vm)
+    private TcgGuestVm(TcgVm vm, List<IVirtioDevice> blockDevices)
     {
         _vm = vm;
+        _blockDevices = blockDevices;
         Stopped = vm.Exited.ContinueWith(t => t.IsCompletedSuccessfully ? $"QEMU exited with code {t.Result}" : "QEMU lost", TaskScheduler.Default);
     }
 
@@ -20,11 +28,24 @@ public sealed class TcgGuestVm : IGuestVm
 
     public static async Task<IGuestVm> StartAsync(VmLaunch launch, ILoggerFactory loggers, CancellationToken ct)
     {
-        var config = new TcgVmConfig(
-            launch.Config.Qemu, RequireFile(launch.Config.Kernel, "kernel"), RequireFile(launch.Config.Initrd, "initrd"),
-            launch.Cmdline, launch.Vcpus, launch.MemoryBytes, launch.Paths.ConsoleLog,
-            Path.Combine(launch.Paths.State, "vhost"), launch.Devices);
-        return new TcgGuestVm(await TcgVm.StartAsync(config, loggers.CreateLogger("tcg"), ct));
+        var blocks = launch.Disks.Where(d => !d.HoldsPrograms)
+            .Select(d => (IVirtioDevice)new VirtioBlkDevice(d.Path, d.ReadOnly, d.Serial, loggers.CreateLogger("blk"))).ToList();
+        var qemuDrives = launch.Disks.Where(d => d.HoldsPrograms).Select(d => new QemuDrive(d.Path, d.Serial, d.ReadOnly)).ToList();
+        var devices = new List<IVirtioDevice> { launch.Vsock };
+        devices.AddRange(blocks);
+        try
+        {
+            var config = new TcgVmConfig(
+                launch.Config.Qemu, RequireFile(launch.Config.Kernel, "kernel"), RequireFile(launch.Config.Initrd, "initrd"),
+                launch.Cmdline, launch.Vcpus, launch.MemoryBytes, launch.Paths.ConsoleLog,
+                Path.Combine(launch.Paths.State, "vhost"), devices, QemuDrives: qemuDrives);
+            return new TcgGuestVm(await TcgVm.StartAsync(config, loggers.CreateLogger("tcg"), ct), blocks);
+        }
+        catch
+        {
+            foreach (var b in blocks) b.Dispose();
+            throw;
+        }
     }
 
     internal static string RequireFile(string path, string field) =>
@@ -35,6 +56,7 @@ public sealed class TcgGuestVm : IGuestVm
     public ValueTask DisposeAsync()
     {
         _vm.Dispose();
+        foreach (var b in _blockDevices) b.Dispose();
         return ValueTask.CompletedTask;
     }
 }

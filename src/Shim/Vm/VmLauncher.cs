@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Spinbox.Shim.Commands;
 using Spinbox.Shim.Config;
-using Spinbox.Virtio;
+using Spinbox.Virtio.Devices.Vsock;
 using Spinbox.Vmm;
 
 namespace Spinbox.Shim.Vm;
@@ -9,7 +9,7 @@ namespace Spinbox.Shim.Vm;
 /// <summary>Inputs for one VM launch, independent of the backend.</summary>
 public sealed record VmLaunch(
     SpinboxConfig Config, ShimPaths Paths, string Cmdline, int Vcpus, ulong MemoryBytes,
-    IReadOnlyList<IVirtioDevice> Devices, string RequestedBackend);
+    VirtioVsockDevice Vsock, IReadOnlyList<DiskSpec> Disks, string RequestedBackend);
 
 /// <summary>Chooses the backend (auto = kvm when this host's KVM runs a standard guest, else tcg) and boots.</summary>
 public static class VmLauncher

@@ -33,6 +33,13 @@ public static class QemuCommandLine
         if (config.InitrdPath != null) args.AddRange(["-initrd", config.InitrdPath]);
         args.AddRange(["-append", config.KernelCommandLine]);
         args.AddRange(["-chardev", $"file,id=console,path={Escape(config.ConsoleLogPath)}", "-serial", "chardev:console"]);
+        var drives = config.QemuDrives ?? [];
+        for (int i = 0; i < drives.Count; i++)
+        {
+            var d = drives[i];
+            args.AddRange(["-drive", $"file={Escape(d.Path)},if=none,id=drive{i},format=raw,readonly={(d.ReadOnly ? "on" : "off")},cache=unsafe,aio=threads"]);
+            args.AddRange(["-device", $"virtio-blk-pci,drive=drive{i},serial={d.Serial}"]);
+        }
         for (int i = 0; i < config.Devices.Count; i++)
         {
             var device = config.Devices[i];

@@ -26,7 +26,8 @@ public sealed record TcgVmConfig(
     string ConsoleLogPath,
     string RuntimeDirectory,
     IReadOnlyList<IVirtioDevice> Devices,
-    string? FirmwarePath = null)
+    string? FirmwarePath = null,
+    IReadOnlyList<QemuDrive>? QemuDrives = null)
 {
     /// <summary>Where Debian's QEMU ships qboot.</summary>
     public const string QbootFirmware = "/usr/share/qemu/qboot.rom";
@@ -47,8 +48,21 @@ public sealed record TcgVmConfig(
         if (FirmwarePath != null && !File.Exists(FirmwarePath)) throw new ArgumentException($"FirmwarePath: no file at {FirmwarePath}", nameof(FirmwarePath));
         if (string.IsNullOrWhiteSpace(ConsoleLogPath)) throw new ArgumentException("ConsoleLogPath is empty", nameof(ConsoleLogPath));
         if (string.IsNullOrWhiteSpace(RuntimeDirectory)) throw new ArgumentException("RuntimeDirectory is empty", nameof(RuntimeDirectory));
+        foreach (var d in QemuDrives ?? [])
+        {
+            if (!File.Exists(d.Path)) throw new ArgumentException($"QemuDrives: no file at {d.Path}", nameof(QemuDrives));
+            if (d.Serial.Length is 0 or > 20 || !d.Serial.All(char.IsAsciiLetterOrDigit))
+                throw new ArgumentException($"QemuDrives: serial \"{d.Serial}\" must be 1..20 ASCII letters or digits", nameof(QemuDrives));
+        }
         foreach (var d in Devices)
             if (d.DeviceType is not (QemuCommandLine.BlockDeviceType or QemuCommandLine.VsockDeviceType))
                 throw new ArgumentException($"Devices: device type {d.DeviceType} has no vhost-user PCI front end in QEMU (only block 2 and vsock 19)", nameof(Devices));
     }
 }
+
+/// <summary>
+/// A raw disk that QEMU's own virtio-blk-pci serves. Needed for disks whose pages the guest executes:
+/// TCG only drops stale translated code for guest memory that QEMU itself writes, and a vhost-user
+/// back end writes guest RAM behind its back (measured: binaries run from a vhost-user disk crashed).
+/// </summary>
+public sealed record QemuDrive(string Path, string Serial, bool ReadOnly);

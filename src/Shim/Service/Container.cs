@@ -18,6 +18,7 @@ public sealed class Container(string id, string bundle, ShimPaths paths, ILogger
     public Sandbox? Sandbox { get; set; }
     public ShimProcess Init { get; set; } = null!;
     public string? MountedRootfs { get; set; }
+    public IDisposable? SupervisorLog { get; set; }
 
     /// <summary>Three consecutive host vsock ports for one process's stdin, stdout and stderr.</summary>
     public uint AllocateStdioPorts() => Interlocked.Add(ref _nextPort, 3) - 3;
@@ -36,6 +37,7 @@ public sealed class Container(string id, string bundle, ShimPaths paths, ILogger
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         foreach (var p in _execs.Values) await p.Io.DisposeAsync();
         if (Init is not null) await Init.Io.DisposeAsync();
+        SupervisorLog?.Dispose();
         if (Sandbox is not null)
         {
             await Sandbox.ShutdownAsync();

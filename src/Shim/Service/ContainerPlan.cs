@@ -20,6 +20,7 @@ public sealed class ContainerPlan
     public const uint SupervisorLogPort = 1025;
 
     public required byte[] SpecJson { get; init; }
+    public required JsonNode? Spec { get; init; }
     public required int Vcpus { get; init; }
     public required ulong MemoryBytes { get; init; }
     public required string KernelArgs { get; init; }
@@ -68,7 +69,7 @@ public sealed class ContainerPlan
         var (vcpus, memory) = Size(spec, config);
         return new ContainerPlan
         {
-            SpecJson = specJson, Vcpus = vcpus, MemoryBytes = memory, KernelArgs = kernelArgs, Backend = backend,
+            SpecJson = specJson, Spec = spec, Vcpus = vcpus, MemoryBytes = memory, KernelArgs = kernelArgs, Backend = backend,
             ExtraDisks = disks, Setup = setup,
         };
     }

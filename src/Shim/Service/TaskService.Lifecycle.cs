@@ -36,6 +36,7 @@ public sealed partial class TaskService
                 c.MountedRootfs = rootfs;
                 File.WriteAllText(_paths.RootfsMountRecord, rootfs);
             }
+            ExecutableLookup.RequireCommand(plan.Spec, rootfs);
             string image = Path.Combine(_paths.State, "rootfs.ext4");
             await Ext4ImageBuilder.BuildAsync(rootfs, image, RootfsSpareBytes, CancellationToken.None);
 
@@ -43,7 +44,12 @@ public sealed partial class TaskService
             disks.AddRange(plan.ExtraDisks);
             var spec = new SandboxSpec(disks, plan.Vcpus, plan.MemoryBytes, plan.KernelArgs, plan.Backend);
             c.Sandbox = await Sandbox.StartAsync(spec, _config, _paths, _loggers, CancellationToken.None);
-            if (plan.Setup is { } setup) await c.Sandbox.Agent.SetupGuestAsync(setup);
+            if (plan.Setup is { } setup)
+            {
+                if (setup.SupervisorLogPort != 0)
+                    c.SupervisorLog = new SupervisorLogMirror(c.Sandbox.Vsock, setup.SupervisorLogPort, _paths.SupervisorLog, _logger);
+                await c.Sandbox.Agent.SetupGuestAsync(setup);
+            }
 
             var io = ProcessIo.Create(c.Sandbox.Vsock, c.AllocateStdioPorts(), r.Stdin, r.Stdout, r.Stderr, r.Terminal, _logger);
             c.Init = new ShimProcess("", 0, io, r.Stdin, r.Stdout, r.Stderr, r.Terminal);

@@ -59,7 +59,7 @@ internal static class Program
         var reaper = new ChildReaper();
         reaper.Start();
         var spawner = new ProcessSpawner(reaper);
-        var crun = new Crun(spawner, noPivot: !GuestBoot.PivotRootUsable);
+        var crun = new Crun(spawner, noPivot: !GuestBoot.PivotRootUsable, Crun.PrepareExecutable());
         var extras = new ExtrasService();
 
         if (cmdline.Get(KernelCmdline.SelfTestKey) is { Length: > 0 } selfTest)

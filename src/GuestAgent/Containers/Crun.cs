@@ -6,10 +6,30 @@ namespace Spinbox.GuestAgent.Containers;
 /// Drives the crun binary. Every command gets its own --log file so a failure can be reported with
 /// crun's words (a missing executable, a bad mount) instead of a bare exit code.
 /// </summary>
-internal sealed class Crun(ProcessSpawner spawner, bool noPivot)
+internal sealed class Crun(ProcessSpawner spawner, bool noPivot, string executable = Crun.Binary)
 {
     public const string Binary = "/usr/bin/crun";
     private const int MaxLogChars = 4000;
+
+    /// <summary>
+    /// The crun binary to execute: a sealed in-memory copy made once, when possible. Otherwise crun copies
+    /// itself into a fresh memfd on every run (its guard against CVE-2019-5736), which costs time under
+    /// emulation and leaves freed pages of executed code behind: under TCG, code a vhost-user disk later
+    /// reads into such a page can run QEMU's stale translation of the old code.
+    /// </summary>
+    public static string PrepareExecutable()
+    {
+        try
+        {
+            int fd = Interop.Libc.CreateSealedCopy(Binary, "crun");
+            return $"/proc/{Environment.ProcessId}/fd/{fd}";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Logging.AgentLog.Error($"cannot make a sealed copy of crun ({e.Message}); running {Binary}");
+            return Binary;
+        }
+    }
 
     /// <summary>crun create with the given stdio as the container's; returns the init pid and its exit.</summary>
     public async Task<(int Pid, Task<ChildExit> Exit)> CreateAsync(string id, string bundle, ChildStdio stdio)
@@ -45,7 +65,7 @@ internal sealed class Crun(ProcessSpawner spawner, bool noPivot)
         // before this point cannot be its own.
         long since = spawner.Reaper.Sequence;
         string log = PrepareLog(bundle, op);
-        var (_, crunExit) = spawner.Start(Binary, ["crun", $"--log={log}", .. args], stdio);
+        var (_, crunExit) = spawner.Start(executable, ["crun", $"--log={log}", .. args], stdio);
         var exit = await crunExit.ConfigureAwait(false);
         if (exit.ExitStatus != 0)
         {
@@ -63,7 +83,7 @@ internal sealed class Crun(ProcessSpawner spawner, bool noPivot)
     private async Task RunAsync(string op, string bundle, string[] args)
     {
         string log = PrepareLog(bundle, op);
-        var exit = await spawner.RunAsync(Binary, ["crun", $"--log={log}", .. args]).ConfigureAwait(false);
+        var exit = await spawner.RunAsync(executable, ["crun", $"--log={log}", .. args]).ConfigureAwait(false);
         if (exit.ExitStatus != 0)
         {
             throw Failure($"crun {string.Join(' ', args)}", exit, log);

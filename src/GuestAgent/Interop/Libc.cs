@@ -54,6 +54,12 @@ internal static unsafe partial class Libc
 
     private const int RB_POWER_OFF = 0x4321fedc;
 
+    private const uint MFD_CLOEXEC = 1;
+    private const uint MFD_ALLOW_SEALING = 2;
+    private const int F_ADD_SEALS = 1033;
+    // F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE: what runc and crun check for.
+    private const int SealsOfAClonedBinary = 1 | 2 | 4 | 8;
+
     private const short POSIX_SPAWN_SETSIGDEF = 0x04;
     private const short POSIX_SPAWN_SETSIGMASK = 0x08;
     private const short POSIX_SPAWN_SETSID = 0x80;
@@ -110,6 +116,12 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     private static partial int fcntl(int fd, int cmd);
+
+    [LibraryImport(Lib, SetLastError = true, EntryPoint = "fcntl")]
+    private static partial int fcntl_int(int fd, int cmd, int arg);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int memfd_create(string name, uint flags);
 
     [LibraryImport(Lib, SetLastError = true)]
     private static partial int ioctl(int fd, ulong request, void* arg);
@@ -318,6 +330,33 @@ internal static unsafe partial class Libc
     }
 
     public static void Close(int fd) => close(fd);
+
+    /// <summary>A sealed memfd holding a copy of <paramref name="path"/>, sealed the way crun seals the
+    /// copy of itself it makes on every run (so it finds itself already cloned and skips the copy).</summary>
+    public static int CreateSealedCopy(string path, string name)
+    {
+        int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+        {
+            throw Error("memfd_create", LastErrno);
+        }
+
+        try
+        {
+            WriteAll(fd, File.ReadAllBytes(path));
+            if (fcntl_int(fd, F_ADD_SEALS, SealsOfAClonedBinary) != 0)
+            {
+                throw Error("F_ADD_SEALS", LastErrno);
+            }
+
+            return fd;
+        }
+        catch
+        {
+            close(fd);
+            throw;
+        }
+    }
 
     /// <summary>Sets IFF_UP on a network interface (used for "lo").</summary>
     public static void BringInterfaceUp(string name)

@@ -20,10 +20,15 @@ public sealed class AgentOverVsockTests(ITestOutputHelper output)
     private const uint LogPort = 2003;
 
     [AgentVmFact]
-    public async Task RunsAContainerAndReportsItsOutputAndExitStatus()
+    public Task RunsAContainerAndReportsItsOutputAndExitStatus() => RunsAContainerAsync(spinboxBlk: false);
+
+    [AgentVmFact]
+    public Task RunsAContainerFromASpinboxBlkRootfs() => RunsAContainerAsync(spinboxBlk: true);
+
+    private async Task RunsAContainerAsync(bool spinboxBlk)
     {
         using var dir = new TempRoot();
-        await using var vm = await AgentVm.StartAsync(dir.Path, [("rootfs", GuestImages.BusyboxRootfs(dir.Path), true)], output);
+        await using var vm = await AgentVm.StartAsync(dir.Path, [("rootfs", GuestImages.BusyboxRootfs(dir.Path), true)], output, spinboxBlk);
         var stdout = vm.Accept(StdoutPort);
         var stderr = vm.Accept(StderrPort);
 

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Spinbox.Ttrpc;
+using Spinbox.Virtio.Devices.Blk;
 using Spinbox.Virtio.Devices.Vsock;
 using Spinbox.Virtio.VhostUser;
 using Xunit.Abstractions;
@@ -9,10 +10,12 @@ namespace Spinbox.Agent.Tests.Vm;
 /// <summary>
 /// A VM running the agent initramfs with spinbox's vsock device served to QEMU over vhost-user, and a
 /// ttrpc client on the agent's connection.
-/// Disks are QEMU's own virtio-blk: under TCG, code that a vhost-user back end writes into guest RAM
-/// can run stale translated code (QEMU never sees those writes), so a busybox executed from a
-/// vhost-user-blk rootfs crashes, with spinbox's VirtioBlkDevice and with qemu-storage-daemon alike,
-/// while the same bytes read back intact.
+/// Disks are QEMU's own virtio-blk unless <c>spinboxBlk</c> asks for spinbox's VirtioBlkDevice over
+/// vhost-user: under TCG, code that a vhost-user back end writes into guest RAM can run QEMU's stale
+/// translation of whatever code that page held before (QEMU never sees those writes). A busybox
+/// executed from a vhost-user-blk rootfs crashed that way (with qemu-storage-daemon as back end too)
+/// while the same bytes read back intact, until the agent stopped crun from copying itself into a new
+/// memfd on every run.
 /// </summary>
 internal sealed class AgentVm : IAsyncDisposable
 {
@@ -34,7 +37,7 @@ internal sealed class AgentVm : IAsyncDisposable
 
     public TimeSpan Elapsed => _qemu!.Started.Elapsed;
 
-    public static async Task<AgentVm> StartAsync(string dir, IReadOnlyList<(string Serial, string Image, bool ReadOnly)> disks, ITestOutputHelper output)
+    public static async Task<AgentVm> StartAsync(string dir, IReadOnlyList<(string Serial, string Image, bool ReadOnly)> disks, ITestOutputHelper output, bool spinboxBlk = false)
     {
         var vm = new AgentVm(output);
         try
@@ -45,8 +48,30 @@ internal sealed class AgentVm : IAsyncDisposable
             vm._owned.Add(backend);
             vm._serving.Add(backend.RunAsync());
             var devices = new List<string> { "-chardev", $"socket,id=vsock,path={socket}", "-device", "vhost-user-vsock-pci,chardev=vsock" };
+            int index = 0;
             foreach (var (serial, image, readOnly) in disks)
             {
+                if (spinboxBlk)
+                {
+                    string disk = image;
+                    if (!readOnly)
+                    {
+                        disk = Path.Combine(dir, $"disk{index}-{serial}.img");
+                        File.Copy(image, disk, overwrite: true);
+                    }
+
+                    var blk = new VirtioBlkDevice(disk, readOnly, serial);
+                    vm._owned.Add(blk);
+                    string blkSocket = Path.Combine(dir, $"blk{index}.sock");
+                    var blkBackend = new VhostUserBackend(blk, blkSocket);
+                    vm._owned.Add(blkBackend);
+                    vm._serving.Add(blkBackend.RunAsync());
+                    devices.AddRange(["-chardev", $"socket,id=blk{index},path={blkSocket}",
+                        "-device", $"vhost-user-blk-pci,chardev=blk{index},num-queues=1,queue-size={blk.MaxQueueSize}"]);
+                    index++;
+                    continue;
+                }
+
                 // snapshot=on: the guest may write (mount points in a writable rootfs), the image stays as built.
                 devices.AddRange(["-drive", $"file={image},if=none,id={serial},format=raw,{(readOnly ? "readonly=on" : "snapshot=on")}",
                     "-device", $"virtio-blk-pci,drive={serial},serial={serial}"]);

@@ -39,3 +39,19 @@ public sealed class ExecutableLookupTests : IDisposable
         Assert.Contains(expected, e.Message);
     }
 }
+
+public sealed class ExecutableLookupInjectedTests
+{
+    [Fact]
+    public void AnInjectedFileCountsAsPresent()
+    {
+        var root = Directory.CreateTempSubdirectory("spinbox-rootfs-").FullName;
+        try
+        {
+            var spec = JsonNode.Parse("""{"process":{"args":["myapp"],"env":["PATH=/usr/local/bin:/bin"],"cwd":"/"}}""");
+            ExecutableLookup.RequireCommand(spec, root, new HashSet<string> { "/usr/local/bin/myapp" });
+            Assert.Throws<SettingsException>(() => ExecutableLookup.RequireCommand(spec, root, new HashSet<string>()));
+        }
+        finally { Directory.Delete(root, true); }
+    }
+}

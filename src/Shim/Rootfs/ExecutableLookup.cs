@@ -6,12 +6,13 @@ namespace Spinbox.Shim.Rootfs;
 /// <summary>
 /// Checks on the host that the container's command exists in its rootfs, so a typo fails in milliseconds
 /// instead of after a VM boot. Symlinks are resolved inside the rootfs, never against the host's /.
+/// Files that will be injected into the container (io.spin.extras.files) count as present.
 /// </summary>
 public static class ExecutableLookup
 {
     private const int MaxLinks = 40;
 
-    public static void RequireCommand(JsonNode? spec, string rootfs)
+    public static void RequireCommand(JsonNode? spec, string rootfs, IReadOnlySet<string>? injected = null)
     {
         if (spec?["process"]?["args"] is not JsonArray { Count: > 0 } args || args[0]?.GetValue<string>() is not { Length: > 0 } command)
             throw new SettingsException("process.args: the OCI spec has no command to run");
@@ -19,13 +20,16 @@ public static class ExecutableLookup
         if (command.Contains('/'))
         {
             string path = command.StartsWith('/') ? command : Path.Combine(cwd, command);
-            if (ResolveFile(rootfs, path) is null)
+            if (injected?.Contains(Path.GetFullPath(path)) != true && ResolveFile(rootfs, path) is null)
                 throw new SettingsException($"process.args[0]: executable file `{command}` not found in the container's rootfs");
             return;
         }
         string pathVar = EnvPath(spec) ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         foreach (var dir in pathVar.Split(':', StringSplitOptions.RemoveEmptyEntries))
-            if (ResolveFile(rootfs, Path.Combine(dir.StartsWith('/') ? dir : Path.Combine(cwd, dir), command)) is not null) return;
+        {
+            string candidate = Path.Combine(dir.StartsWith('/') ? dir : Path.Combine(cwd, dir), command);
+            if (injected?.Contains(Path.GetFullPath(candidate)) == true || ResolveFile(rootfs, candidate) is not null) return;
+        }
         throw new SettingsException($"process.args[0]: executable file `{command}` not found in $PATH ({pathVar}) of the container's rootfs");
     }
 

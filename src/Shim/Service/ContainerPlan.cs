@@ -21,6 +21,9 @@ public sealed class ContainerPlan
 
     public required byte[] SpecJson { get; init; }
     public required JsonNode? Spec { get; init; }
+
+    /// <summary>Paths the agent will bind into the container (extras outside /run/spin-stack/).</summary>
+    public required IReadOnlySet<string> InjectedIntoContainer { get; init; }
     public required int Vcpus { get; init; }
     public required ulong MemoryBytes { get; init; }
     public required string KernelArgs { get; init; }
@@ -69,7 +72,9 @@ public sealed class ContainerPlan
         var (vcpus, memory) = Size(spec, config);
         return new ContainerPlan
         {
-            SpecJson = specJson, Spec = spec, Vcpus = vcpus, MemoryBytes = memory, KernelArgs = kernelArgs, Backend = backend,
+            SpecJson = specJson, Spec = spec,
+            InjectedIntoContainer = extras.Select(f => f.Destination).Where(d => !d.StartsWith("/run/spin-stack/")).ToHashSet(),
+            Vcpus = vcpus, MemoryBytes = memory, KernelArgs = kernelArgs, Backend = backend,
             ExtraDisks = disks, Setup = setup,
         };
     }

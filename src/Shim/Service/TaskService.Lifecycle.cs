@@ -36,7 +36,7 @@ public sealed partial class TaskService
                 c.MountedRootfs = rootfs;
                 File.WriteAllText(_paths.RootfsMountRecord, rootfs);
             }
-            ExecutableLookup.RequireCommand(plan.Spec, rootfs);
+            ExecutableLookup.RequireCommand(plan.Spec, rootfs, plan.InjectedIntoContainer);
             string image = Path.Combine(_paths.State, "rootfs.ext4");
             await Ext4ImageBuilder.BuildAsync(rootfs, image, RootfsSpareBytes, CancellationToken.None);
 

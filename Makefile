@@ -15,6 +15,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
 OUT := $(CURDIR)/out
+TEST_TARGET ?= Spinbox.sln
 PREFIX ?= /usr/local
 SHARE := $(PREFIX)/share/spinbox
 ETC := /etc/spinbox
@@ -52,7 +53,7 @@ images:
 # Tests see the built artifacts through these; without them the spinbox cases report as skipped.
 test: deps kernel initramfs shim config images
 	SPINBOX_SHIM_DIR=$(OUT)/bin SPINBOX_CONFIG=$(OUT)/config.json SPINBOX_KERNEL_DIR="$(KERNEL_DIR)" \
-	  bash scripts/run-tests.sh Spinbox.sln
+	  bash scripts/run-tests.sh $(TEST_TARGET)
 
 demo: deps shim config images
 	SPINBOX_SHIM_DIR=$(OUT)/bin SPINBOX_CONFIG=$(OUT)/config.json bash scripts/demo.sh

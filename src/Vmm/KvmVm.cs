@@ -59,6 +59,12 @@ public sealed class KvmVm : IVcpuHost, IDisposable
     /// <summary>Guest accesses to addresses no device claims (logged once per address, then counted).</summary>
     public long UnmappedAccesses => _unmapped.Total;
 
+    /// <summary>Port-I/O exits handled so far, all vCPUs together.</summary>
+    public long IoExits => _vcpus.Sum(v => v.IoExits);
+
+    /// <summary>MMIO exits handled so far, all vCPUs together.</summary>
+    public long MmioExits => _vcpus.Sum(v => v.MmioExits);
+
     /// <summary>Queue kicks that arrived as MMIO exits rather than through KVM_IOEVENTFD.</summary>
     public long QueueNotifyExits => _transports.Sum(t => t.NotifyExits);
 

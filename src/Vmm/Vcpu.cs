@@ -17,6 +17,7 @@ internal sealed class Vcpu : IDisposable
     private readonly ILogger _logger;
     private readonly Thread _thread;
     private volatile int _threadId;
+    private long _ioExits, _mmioExits;
 
     public Vcpu(KvmVcpuFd fd, Bus io, Bus mmio, UnmappedAccessLog unmapped, IVcpuHost host, ILogger logger)
     {
@@ -32,6 +33,8 @@ internal sealed class Vcpu : IDisposable
     public static string ThreadName(int id) => $"spinbox-vcpu{id}";
 
     public int Id => _fd.Id;
+    public long IoExits => Volatile.Read(ref _ioExits);
+    public long MmioExits => Volatile.Read(ref _mmioExits);
     public bool IsAlive => _thread.IsAlive;
 
     public void Start() => _thread.Start();
@@ -104,6 +107,7 @@ internal sealed class Vcpu : IDisposable
 
     private void HandleIo(KvmRunArea run)
     {
+        Volatile.Write(ref _ioExits, _ioExits + 1); // only this thread writes it
         ushort port = run.IoPort;
         int size = run.IoSize;
         bool isOut = run.IoIsOut;
@@ -118,6 +122,7 @@ internal sealed class Vcpu : IDisposable
 
     private void HandleMmio(KvmRunArea run)
     {
+        Volatile.Write(ref _mmioExits, _mmioExits + 1);
         ulong address = run.MmioAddress;
         var data = run.MmioData;
         bool isWrite = run.MmioIsWrite;

@@ -1,12 +1,14 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 
 namespace Spinbox.EndToEnd.Tests;
 
 /// <summary>
 /// After a `ctr run --rm`, nothing of the container may remain: no process naming its id (what
 /// `pgrep -f ID` finds: the shim, a VMM), no mount naming it, no file or socket of it in the private
-/// state dir, no shim socket, no container record, no snapshot.
+/// state dir, no shim socket, no container record, no snapshot; for spinbox also nothing of it in the
+/// shim's own state dir (the config's state_dir, default /run/spinbox).
 /// </summary>
 public static class Leftovers
 {
@@ -42,7 +44,34 @@ public static class Leftovers
         }
         var socket = ShimSocketPath(containerd.Socket, PrivateContainerd.Namespace, id);
         if (File.Exists(socket)) found.Add($"shim socket {socket}");
+        if (SpinboxStateDir() is { } spinboxState && Directory.Exists(spinboxState))
+        {
+            found.AddRange(Directory.EnumerateFileSystemEntries(spinboxState, "*", SearchOption.AllDirectories)
+                .Where(p => p.Contains(id)).Select(p => $"spinbox state entry {p}"));
+            var spinboxSocket = SpinboxSocketPath(spinboxState, PrivateContainerd.Namespace, id);
+            if (File.Exists(spinboxSocket)) found.Add($"spinbox shim socket {spinboxSocket}");
+        }
         return found;
+    }
+
+    /// <summary>The spinbox shim's state_dir from SPINBOX_CONFIG (default /run/spinbox), or null when spinbox is not set up.</summary>
+    public static string? SpinboxStateDir()
+    {
+        var config = Environment.GetEnvironmentVariable("SPINBOX_CONFIG");
+        if (string.IsNullOrEmpty(config) || !File.Exists(config)) return null;
+        using var doc = JsonDocument.Parse(File.ReadAllText(config),
+            new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        return doc.RootElement.TryGetProperty("state_dir", out var dir) && dir.GetString() is { Length: > 0 } d ? d : "/run/spinbox";
+    }
+
+    /// <summary>
+    /// Where the spinbox shim puts its socket: STATE_DIR/s/ plus the first 20 hex digits of
+    /// sha256("STATE_DIR|namespace|id") (as src/Shim/Commands/ShimPaths.cs does; its name carries no id).
+    /// </summary>
+    public static string SpinboxSocketPath(string stateDir, string ns, string id)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{stateDir}|{ns}|{id}"));
+        return Path.Combine(stateDir, "s", Convert.ToHexStringLower(hash)[..20] + ".sock");
     }
 
     /// <summary>

@@ -18,7 +18,7 @@ OUT := $(CURDIR)/out
 TEST_TARGET ?= Spinbox.sln
 PREFIX ?= /usr/local
 SHARE := $(PREFIX)/share/spinbox
-ETC := /etc/spinbox
+ETC ?= /etc/spinbox
 # Read at recipe time, after the kernel / initramfs targets have written them.
 KERNEL_DIR = $$(cat $(OUT)/kernel.path)
 INITRAMFS = $$(cat $(OUT)/initramfs.path)

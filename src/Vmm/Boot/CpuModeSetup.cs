@@ -24,7 +24,12 @@ public static class CpuModeSetup
         switch (mode)
         {
             case CpuMode.Real16:
-                foreach (ref var s in SegmentsOf(ref sregs)) { s.Base = 0; s.Selector = 0; }
+                sregs.Cs = AtZero(sregs.Cs);
+                sregs.Ds = AtZero(sregs.Ds);
+                sregs.Es = AtZero(sregs.Es);
+                sregs.Fs = AtZero(sregs.Fs);
+                sregs.Gs = AtZero(sregs.Gs);
+                sregs.Ss = AtZero(sregs.Ss);
                 sregs.Cr0 = Cr0Et; // caching enabled (reset sets CD/NW)
                 break;
             case CpuMode.Protected32:
@@ -53,6 +58,11 @@ public static class CpuModeSetup
         sregs.Ds = sregs.Es = sregs.Fs = sregs.Gs = sregs.Ss = BootGdt.Data;
     }
 
-    private static Span<KvmSegment> SegmentsOf(ref KvmSregs sregs) =>
-        System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref sregs.Cs, 6); // cs, ds, es, fs, gs, ss
+    /// <summary>A real-mode segment at address 0 (the reset state keeps its limit and access rights).</summary>
+    private static KvmSegment AtZero(KvmSegment segment)
+    {
+        segment.Base = 0;
+        segment.Selector = 0;
+        return segment;
+    }
 }

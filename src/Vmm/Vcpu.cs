@@ -18,6 +18,8 @@ internal sealed class Vcpu : IDisposable
     private readonly Thread _thread;
     private volatile int _threadId;
     private long _ioExits, _mmioExits;
+    private int _deviceErrors;
+    private const int MaxDeviceErrorsLogged = 20;
 
     public Vcpu(KvmVcpuFd fd, Bus io, Bus mmio, UnmappedAccessLog unmapped, IVcpuHost host, ILogger logger)
     {
@@ -115,7 +117,7 @@ internal sealed class Vcpu : IDisposable
         for (int i = 0; i + size <= data.Length; i += size)
         {
             var item = data.Slice(i, size);
-            bool mapped = isOut ? _io.TryWrite(port, item) : _io.TryRead(port, item);
+            bool mapped = Dispatch(_io, port, item, isOut);
             if (!mapped) Unmapped(_io.Name, port, item, isOut);
         }
     }
@@ -126,8 +128,25 @@ internal sealed class Vcpu : IDisposable
         ulong address = run.MmioAddress;
         var data = run.MmioData;
         bool isWrite = run.MmioIsWrite;
-        bool mapped = isWrite ? _mmio.TryWrite(address, data) : _mmio.TryRead(address, data);
+        bool mapped = Dispatch(_mmio, address, data, isWrite);
         if (!mapped) Unmapped(_mmio.Name, address, data, isWrite);
+    }
+
+    /// <summary>A device that fails on an access is a VMM bug, not the guest's: log it, let the guest go on.</summary>
+    private bool Dispatch(Bus bus, ulong address, Span<byte> data, bool isWrite)
+    {
+        try
+        {
+            return isWrite ? bus.TryWrite(address, data) : bus.TryRead(address, data);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            if (Interlocked.Increment(ref _deviceErrors) <= MaxDeviceErrorsLogged)
+                _logger.LogError(e, "vCPU {Id}: device at {Bus} address 0x{Address:x} failed on a {Size}-byte {Access}; ignored",
+                    Id, bus.Name, address, data.Length, isWrite ? "write" : "read");
+            if (!isWrite) data.Fill(0xff);
+            return true;
+        }
     }
 
     private void Unmapped(string bus, ulong address, Span<byte> data, bool isWrite)

@@ -80,4 +80,52 @@ public sealed class BadGuestAccessTests
         Assert.Contains("vCPU 0", reason.Detail);
         Assert.Contains(vm.Logger.Lines, l => l.Contains($"kvm VM stopped: {expected}"));
     }
+
+    /// <summary>A device model whose config space read throws (a VMM bug).</summary>
+    private sealed class FailingConfigDevice : Spinbox.Virtio.IVirtioDevice
+    {
+        public uint DeviceType => 4;
+        public ulong DeviceFeatures => 1UL << 32;
+        public int QueueCount => 1;
+        public ushort MaxQueueSize => 8;
+        public void ReadConfig(uint offset, Span<byte> data) => throw new InvalidOperationException("config read exploded");
+        public void WriteConfig(uint offset, ReadOnlySpan<byte> data) { }
+        public void Activate(Spinbox.Virtio.Memory.IGuestMemory memory, ulong ackedFeatures, IReadOnlyList<Spinbox.Virtio.Queue.Virtqueue> queues, Spinbox.Virtio.IInterruptSignal interrupt) { }
+        public void ProcessQueue(int queueIndex) { }
+        public void Reset() { }
+        public void Dispose() { }
+    }
+
+    /// <summary>32-bit guest reads the device's config space, then prints "ok" if it read all ones.</summary>
+    private const string ConfigReadGuest = """
+        .code32
+        .globl _start
+        _start:
+            movl 0xd0000100, %ecx
+            mov $0x3f8, %dx
+            cmp $0xffffffff, %ecx
+            jne bad
+            mov $'o', %al
+            outb %al, %dx
+            mov $'k', %al
+            outb %al, %dx
+            hlt
+        bad:
+            mov $'!', %al
+            outb %al, %dx
+            hlt
+        """;
+
+    [KvmFact]
+    public void A_device_model_failing_on_an_access_is_logged_and_the_guest_keeps_running()
+    {
+        var code = TestGuestBuilder.Assemble(ConfigReadGuest, 0x10000);
+        using var vm = new TestVm(new FlatImage(code, 0x10000, CpuMode.Protected32), devices: [new FailingConfigDevice()]);
+
+        var reason = vm.RunToStop(Timeout);
+
+        Assert.Equal(VmStopKind.AllVcpusHalted, reason.Kind);
+        Assert.Equal("ok", Encoding.ASCII.GetString(vm.ConsoleLogBytes()));
+        Assert.Contains(vm.Logger.Lines, l => l.Contains("device at MMIO address 0xd0000100 failed on a 4-byte read; ignored") && l.Contains("config read exploded"));
+    }
 }

@@ -18,10 +18,9 @@ public static class VmLauncher
     {
         var logger = loggers.CreateLogger("vm");
         var choice = BackendSelector.Choose(launch.RequestedBackend, out string reason);
-        if (launch.RequestedBackend == "auto" && choice == BackendChoice.Tcg)
-            logger.LogWarning("backend auto chose tcg: {Reason}", reason);
-        else
-            logger.LogInformation("backend {Requested} -> {Choice}: {Reason}", launch.RequestedBackend, choice, reason);
+        // The reason already says what was requested and what was chosen.
+        if (launch.RequestedBackend == "auto" && choice == BackendChoice.Tcg) logger.LogWarning("backend: {Reason}", reason);
+        else logger.LogInformation("backend: {Reason}", reason);
         return choice == BackendChoice.Kvm
             ? await KvmGuestVm.StartAsync(launch, loggers)
             : await TcgGuestVm.StartAsync(launch, loggers, ct);

@@ -25,6 +25,8 @@ public sealed partial class TaskService
         if (_container is not null)
             throw new TtrpcException(TtrpcStatusCode.AlreadyExists, $"container {r.Id}: this shim already runs container {_container.Id}");
         var c = new Container(r.Id, r.Bundle, _paths, _logger);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long Lap() { long t = clock.ElapsedMilliseconds; clock.Restart(); return t; }
         try
         {
             Directory.CreateDirectory(_paths.State);
@@ -37,13 +39,16 @@ public sealed partial class TaskService
                 File.WriteAllText(_paths.RootfsMountRecord, rootfs);
             }
             ExecutableLookup.RequireCommand(plan.Spec, rootfs, plan.InjectedIntoContainer);
+            long planMs = Lap();
             string image = Path.Combine(_paths.State, "rootfs.ext4");
             await Ext4ImageBuilder.BuildAsync(rootfs, image, RootfsSpareBytes, CancellationToken.None);
+            long imageMs = Lap();
 
             var disks = new List<DiskSpec> { new(image, RootfsSerial, ReadOnly: false, HoldsPrograms: true) };
             disks.AddRange(plan.ExtraDisks);
             var spec = new SandboxSpec(disks, plan.Vcpus, plan.MemoryBytes, plan.KernelArgs, plan.Backend);
             c.Sandbox = await Sandbox.StartAsync(spec, _config, _paths, _loggers, CancellationToken.None);
+            long vmMs = Lap();
             if (plan.Setup is { } setup)
             {
                 if (setup.SupervisorLogPort != 0)
@@ -61,6 +66,8 @@ public sealed partial class TaskService
                 Stdio = io.Ports,
             });
             c.Init.Pid = created.Pid;
+            _logger.LogInformation("create timings: settings+mount {Plan} ms, rootfs image {Image} ms, VM to agent ready {Vm} ms, guest setup+crun create {Create} ms",
+                planMs, imageMs, vmMs, Lap());
             _container = c;
             WatchVm(c);
             var ev = new TaskCreate
@@ -88,10 +95,12 @@ public sealed partial class TaskService
         if (p.State != ProcessState.Created)
             throw new TtrpcException(TtrpcStatusCode.FailedPrecondition, $"process {Describe(r.Id, r.ExecId)} is {p.State.ToString().ToLowerInvariant()}, not created");
         ProcessResponse started;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try { started = await c.Sandbox!.Agent.StartProcessAsync(new ProcessRef { ContainerId = r.Id, ExecId = r.ExecId }); }
         catch (Exception e) { throw Translate(e); }
         p.Pid = started.Pid;
         p.State = ProcessState.Running;
+        _logger.LogInformation("started {Proc} (pid {Pid}) in {Ms} ms", Describe(r.Id, r.ExecId), p.Pid, clock.ElapsedMilliseconds);
         WatchExit(c, p);
         if (r.ExecId.Length == 0) _events.Publish("/tasks/start", new TaskStart { ContainerId = r.Id, Pid = p.Pid });
         else _events.Publish("/tasks/exec-started", new TaskExecStarted { ContainerId = r.Id, ExecId = r.ExecId, Pid = p.Pid });

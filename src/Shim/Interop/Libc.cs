@@ -47,5 +47,14 @@ internal static partial class Libc
         return stat_raw(path, buf) == 0 && (BitConverter.ToUInt32(buf, 24) & S_IFMT) == S_IFREG;
     }
 
+    private const ulong FIONREAD = 0x541B;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int ioctl(nint fd, ulong request, out int value);
+
+    /// <summary>Bytes written into a pipe or fifo that its reader has not read yet (-1 if unknown).</summary>
+    public static int UnreadBytes(Microsoft.Win32.SafeHandles.SafeFileHandle handle) =>
+        ioctl(handle.DangerousGetHandle(), FIONREAD, out int n) == 0 ? n : -1;
+
     public static string LastError() => Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError());
 }

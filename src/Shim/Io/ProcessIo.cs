@@ -57,6 +57,8 @@ public sealed class ProcessIo : IAsyncDisposable
         {
             await using var to = await open;
             await from.CopyToAsync(to, 64 * 1024, _cts.Token);
+            await to.FlushAsync(_cts.Token);
+            await WaitUntilReadAsync(to);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
         {
@@ -67,6 +69,16 @@ public sealed class ProcessIo : IAsyncDisposable
             await from.DisposeAsync();
             done.TrySetResult();
         }
+    }
+
+    /// <summary>
+    /// ctr stops reading a fifo as soon as it learns of the exit, so the exit is announced only once the
+    /// reader has taken every byte we wrote (bounded: a reader that stopped must not hold the exit).
+    /// </summary>
+    private static async Task WaitUntilReadAsync(FileStream fifo)
+    {
+        for (int i = 0; i < 400 && Interop.Libc.UnreadBytes(fifo.SafeFileHandle) > 0; i++)
+            await Task.Delay(5);
     }
 
     private async Task CopyStdinAsync(string fifo, VsockStream to)

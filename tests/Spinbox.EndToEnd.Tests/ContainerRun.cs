@@ -18,7 +18,7 @@ public static class ContainerRun
     public static Task<ProcessResult> RunRm(PrivateContainerd containerd, string runtime, string image, string id,
         string[] command, string? stdin = null, TimeSpan? timeout = null)
     {
-        string[] args = ["run", "--rm", "--runtime", Runtimes.RuntimeName(runtime), image, id, .. command];
+        string[] args = ["run", "--rm", "--runtime", Runtimes.RuntimeName(runtime), .. Runtimes.RunFlags(runtime), image, id, .. command];
         return containerd.RunCtr(args, stdin, timeout,
             stdin is null ? null : ct => WaitUntilTaskStartedAsync(containerd, id, ct));
     }

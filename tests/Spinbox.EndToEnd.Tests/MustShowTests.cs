@@ -33,13 +33,13 @@ public sealed class MustShowTests(ContainerdInstances instances)
         Runtimes.SkipUnlessAvailable(runtime);
         var host = GuestKernel.HostRelease();
         // runc shares the host kernel; spinbox boots its own guest kernel, which must show instead
-        var expected = runtime == Runtimes.Spinbox ? await GuestKernel.ReleaseAsync() : host;
+        var expected = Runtimes.IsSpinbox(runtime) ? await GuestKernel.ReleaseAsync() : host;
 
         var run = await RunRm(containerd, runtime, "uname", ["uname", "-r"]);
 
         Assert.True(run.ExitCode == 0, run.Describe());
         Assert.Equal(expected, run.Stdout.Trim());
-        if (runtime == Runtimes.Spinbox)
+        if (Runtimes.IsSpinbox(runtime))
             Assert.NotEqual(host, run.Stdout.Trim());
     }
 
@@ -63,7 +63,7 @@ public sealed class MustShowTests(ContainerdInstances instances)
         // for its own copy, so under load runc + ctr lose up to ~160 KiB in ~15% of runs (measured, 1.7
         // and 2.1). Spinbox must not lose it, so it runs the bare command; runc gets a settle second
         // after the output so that its runs still prove the harness counts bytes right.
-        string[] command = runtime == Runtimes.Spinbox ? ["/bin/sh", "-c", head] : ["/bin/sh", "-c", head + "; sleep 1"];
+        string[] command = Runtimes.IsSpinbox(runtime) ? ["/bin/sh", "-c", head] : ["/bin/sh", "-c", head + "; sleep 1"];
         for (var i = 0; i < 10; i++)
         {
             var run = await RunRm(containerd, runtime, $"mib{i}", command);

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 
 namespace Spinbox.EndToEnd.Tests;
@@ -11,16 +9,14 @@ namespace Spinbox.EndToEnd.Tests;
 /// </summary>
 public sealed class SpinboxHostPaths
 {
-    private SpinboxHostPaths(string logDir, string cacheDir, string stateDir)
+    private SpinboxHostPaths(string logDir, string cacheDir)
     {
         LogDir = logDir;
         CacheDir = cacheDir;
-        StateDir = stateDir;
     }
 
     public string LogDir { get; }
     public string CacheDir { get; }
-    public string StateDir { get; }
 
     /// <summary>Reads SPINBOX_CONFIG; call after <see cref="Runtimes.SkipUnlessAvailable"/> (which checks it exists).</summary>
     public static SpinboxHostPaths Load()
@@ -32,24 +28,10 @@ public sealed class SpinboxHostPaths
             new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         string Field(string name, string fallback) =>
             doc.RootElement.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : fallback;
-        return new SpinboxHostPaths(Field("log_dir", "/var/log/spinbox"), Field("cache_dir", "/var/lib/spinbox"),
-            Field("state_dir", "/run/spinbox"));
+        return new SpinboxHostPaths(Field("log_dir", "/var/log/spinbox"), Field("cache_dir", "/var/lib/spinbox"));
     }
 
     public string ConsoleLog(string id) => Path.Combine(LogDir, PrivateContainerd.Namespace, id, "console.log");
     public string SupervisorLog(string id) => Path.Combine(LogDir, PrivateContainerd.Namespace, id, "supervisor.log");
     public string ExtrasTar(string sha256) => Path.Combine(CacheDir, "extras", sha256 + ".tar");
-
-    /// <summary>The shim's own traces of a container (its state folder and ttrpc socket), which must go at delete.</summary>
-    public List<string> Leftovers(string id)
-    {
-        var found = new List<string>();
-        var state = Path.Combine(StateDir, PrivateContainerd.Namespace, id);
-        if (Directory.Exists(state)) found.Add($"spinbox state dir {state}");
-        // as src/Shim/Commands/ShimPaths.cs names it: sha256("STATE|NS|ID"), first 20 hex digits
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{StateDir}|{PrivateContainerd.Namespace}|{id}")))[..20];
-        var socket = Path.Combine(StateDir, "s", hash + ".sock");
-        if (File.Exists(socket)) found.Add($"spinbox shim socket {socket}");
-        return found;
-    }
 }

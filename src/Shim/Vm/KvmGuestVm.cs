@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Spinbox.Virtio;
-using Spinbox.Virtio.Devices.Blk;
 using Spinbox.Vmm;
 
 namespace Spinbox.Shim.Vm;
@@ -27,8 +26,7 @@ public sealed class KvmGuestVm : IGuestVm
 
     public static Task<IGuestVm> StartAsync(VmLaunch launch, ILoggerFactory loggers)
     {
-        var blocks = launch.Disks
-            .Select(d => (IVirtioDevice)new VirtioBlkDevice(d.Path, d.ReadOnly, d.Serial, loggers.CreateLogger("blk"))).ToList();
+        var blocks = DiskDevices.Create(launch.Disks, loggers);
         var devices = new List<IVirtioDevice> { launch.Vsock };
         devices.AddRange(blocks);
         KvmVm? vm = null;

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Spinbox.Virtio;
-using Spinbox.Virtio.Devices.Blk;
 using Spinbox.Vmm.Tcg;
 
 namespace Spinbox.Shim.Vm;
@@ -28,8 +27,7 @@ public sealed class TcgGuestVm : IGuestVm
 
     public static async Task<IGuestVm> StartAsync(VmLaunch launch, ILoggerFactory loggers, CancellationToken ct)
     {
-        var blocks = launch.Disks.Where(d => !d.HoldsPrograms)
-            .Select(d => (IVirtioDevice)new VirtioBlkDevice(d.Path, d.ReadOnly, d.Serial, loggers.CreateLogger("blk"))).ToList();
+        var blocks = DiskDevices.Create(launch.Disks.Where(d => !d.HoldsPrograms), loggers);
         var qemuDrives = launch.Disks.Where(d => d.HoldsPrograms).Select(d => new QemuDrive(d.Path, d.Serial, d.ReadOnly)).ToList();
         var devices = new List<IVirtioDevice> { launch.Vsock };
         devices.AddRange(blocks);

@@ -49,8 +49,15 @@ internal static class Program
         return 1;
     }
 
+    /// <summary>
+    /// The agent blocks pool threads in read(2) on vsock sockets and in waits; with one vCPU the pool starts
+    /// with one thread and only adds more after ~0.5-1 s of starvation (measured: the first RPC took 1 s).
+    /// </summary>
+    private const int MinPoolThreads = 16;
+
     private static void Run()
     {
+        ThreadPool.SetMinThreads(MinPoolThreads, MinPoolThreads);
         GuestBoot.Run();
         var cmdline = KernelCmdline.ReadCurrent();
         GuestBoot.Configure(cmdline);

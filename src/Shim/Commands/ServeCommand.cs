@@ -19,6 +19,8 @@ public static class ServeCommand
         int devnull = Libc.open("/dev/null", Libc.O_RDWR, 0);
         if (devnull >= 0) { Libc.dup2(devnull, 0); Libc.dup2(devnull, 1); Libc.dup2(devnull, 2); Libc.close(devnull); }
 
+        // fifo and vsock copies block pool threads; don't let the pool's slow thread injection add latency.
+        ThreadPool.SetMinThreads(32, 32);
         var config = SpinboxConfig.Load();
         var paths = new ShimPaths(config, args.Namespace, args.Id);
         using var log = new ShimLog(args.Debug ? LogLevel.Debug : LogLevel.Information, args.Id);

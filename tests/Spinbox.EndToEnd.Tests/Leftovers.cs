@@ -48,7 +48,7 @@ public static class Leftovers
         {
             found.AddRange(Directory.EnumerateFileSystemEntries(spinboxState, "*", SearchOption.AllDirectories)
                 .Where(p => p.Contains(id)).Select(p => $"spinbox state entry {p}"));
-            var spinboxSocket = SpinboxSocketPath(spinboxState, PrivateContainerd.Namespace, id);
+            var spinboxSocket = SpinboxSocketPath(spinboxState, containerd.Socket, PrivateContainerd.Namespace, id);
             if (File.Exists(spinboxSocket)) found.Add($"spinbox shim socket {spinboxSocket}");
         }
         return found;
@@ -66,11 +66,11 @@ public static class Leftovers
 
     /// <summary>
     /// Where the spinbox shim puts its socket: STATE_DIR/s/ plus the first 20 hex digits of
-    /// sha256("STATE_DIR|namespace|id") (as src/Shim/Commands/ShimPaths.cs does; its name carries no id).
+    /// sha256("STATE_DIR|containerd address|namespace|id") (as src/Shim/Commands/ShimPaths.cs does; its name carries no id).
     /// </summary>
-    public static string SpinboxSocketPath(string stateDir, string ns, string id)
+    public static string SpinboxSocketPath(string stateDir, string containerdAddress, string ns, string id)
     {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{stateDir}|{ns}|{id}"));
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{stateDir}|{containerdAddress}|{ns}|{id}"));
         return Path.Combine(stateDir, "s", Convert.ToHexStringLower(hash)[..20] + ".sock");
     }
 

@@ -14,7 +14,7 @@ public static class DeleteCommand
     public static int Run(ShimArguments args)
     {
         var config = SpinboxConfig.Load();
-        var paths = new ShimPaths(config, args.Namespace, args.Id);
+        var paths = new ShimPaths(config, args.Address, args.Namespace, args.Id);
         string bundle = args.Bundle ?? Directory.GetCurrentDirectory();
         LeftoverCleaner.Clean(paths, bundle);
         var response = new Containerd.Task.V2.DeleteResponse

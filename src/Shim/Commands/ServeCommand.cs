@@ -22,7 +22,7 @@ public static class ServeCommand
         // fifo and vsock copies block pool threads; don't let the pool's slow thread injection add latency.
         ThreadPool.SetMinThreads(32, 32);
         var config = SpinboxConfig.Load();
-        var paths = new ShimPaths(config, args.Namespace, args.Id);
+        var paths = new ShimPaths(config, args.Address, args.Namespace, args.Id);
         using var log = new ShimLog(args.Debug ? LogLevel.Debug : LogLevel.Information, args.Id);
         log.AttachFifo(Path.Combine(Directory.GetCurrentDirectory(), "log"));
         using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(log).SetMinimumLevel(LogLevel.Trace));

@@ -13,7 +13,7 @@ public static class StartCommand
     public static int Run(ShimArguments args)
     {
         var config = SpinboxConfig.Load();
-        var paths = new ShimPaths(config, args.Namespace, args.Id);
+        var paths = new ShimPaths(config, args.Address, args.Namespace, args.Id);
         Directory.CreateDirectory(Path.GetDirectoryName(paths.Socket)!);
         if (File.Exists(paths.Socket)) File.Delete(paths.Socket);
 

@@ -69,7 +69,7 @@ public sealed class ContainerPlan
             }
         }
 
-        var (vcpus, memory) = Size(spec, config);
+        var (vcpus, memory) = Size(spec, config, logger);
         return new ContainerPlan
         {
             SpecJson = specJson, Spec = spec,
@@ -95,14 +95,40 @@ public sealed class ContainerPlan
         }
     }
 
-    /// <summary>vCPUs from the CPU quota (rounded up), memory from the limit plus room for the guest kernel and agent.</summary>
-    private static (int Vcpus, ulong Memory) Size(JsonNode? spec, SpinboxConfig config)
+    /// <summary>
+    /// vCPUs from the CPU quota (rounded up), memory from the limit plus room for the guest kernel and agent,
+    /// but never more RAM than the host has: a cgroup limit is only a cap, while a VM's RAM is its size.
+    /// </summary>
+    private static (int Vcpus, ulong Memory) Size(JsonNode? spec, SpinboxConfig config, ILogger logger)
     {
         var resources = spec?["linux"]?["resources"];
         long quota = (long?)resources?["cpu"]?["quota"] ?? 0, period = (long?)resources?["cpu"]?["period"] ?? 0;
         long limit = (long?)resources?["memory"]?["limit"] ?? 0;
         var sizing = Spinbox.Vmm.VmSizing.FromOciResources(quota > 0 ? quota : null, period > 0 ? period : null,
             limit > 0 ? limit : null, config.Vcpus, (ulong)config.MemoryMib * 1024 * 1024);
-        return (sizing.Vcpus, sizing.MemoryBytes);
+        ulong memory = sizing.MemoryBytes;
+        if (limit >= 1L << 40)
+            logger.LogWarning("memory limit {Limit} bytes is 1 TiB or more: the VM gets the default {Default} MiB", limit, config.MemoryMib);
+        ulong host = HostMemoryBytes();
+        if (host > 0 && memory > host)
+        {
+            ulong clamped = host / (2UL << 20) * (2UL << 20);
+            logger.LogWarning("VM memory {Wanted} MiB (memory limit + guest overhead) exceeds the host's {Host} MiB; using {Clamped} MiB",
+                memory >> 20, host >> 20, clamped >> 20);
+            memory = clamped;
+        }
+        return (sizing.Vcpus, memory);
+    }
+
+    private static ulong HostMemoryBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemTotal:") && ulong.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], out ulong kib))
+                    return kib * 1024;
+        }
+        catch (IOException) { }
+        return 0;
     }
 }

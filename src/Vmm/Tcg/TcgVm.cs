@@ -108,6 +108,8 @@ public sealed class TcgVm : IDisposable
                 return vm;
             }
             cancellationToken.ThrowIfCancellationRequested();
+            // The exit can arrive before QEMU's last stderr lines do: let the reader reach EOF (bounded).
+            if (exited.Task.IsCompleted) await Task.Run(() => qemu.WaitForExit()).WaitAsync(TimeSpan.FromSeconds(2)).ContinueWith(_ => { }).ConfigureAwait(false);
             string why = exited.Task.IsCompleted
                 ? $"QEMU exited with code {exited.Task.Result} before connecting to its devices"
                 : $"QEMU did not connect to its {backends.Count} vhost-user devices within {ConnectTimeout.TotalSeconds:F0} s";

@@ -49,7 +49,13 @@ internal static unsafe partial class UnixInterop
     public static int LastErrno => Marshal.GetLastPInvokeError();
 
     /// <summary>Creates, binds and listens on a unix stream socket at <paramref name="path"/>.</summary>
-    public static OwnedFd ListenUnix(string path)
+    public static OwnedFd ListenUnix(string path) => UnixSocketAt(path, listen: true);
+
+    /// <summary>Connects a unix stream socket (used by tests acting as the front end).</summary>
+    public static OwnedFd ConnectUnix(string path) => UnixSocketAt(path, listen: false);
+
+    /// <summary>A unix stream socket bound and listening at <paramref name="path"/>, or connected to it.</summary>
+    private static OwnedFd UnixSocketAt(string path, bool listen)
     {
         byte[] pathBytes = System.Text.Encoding.UTF8.GetBytes(path);
         if (pathBytes.Length >= 108) throw new ArgumentException($"unix socket path is {pathBytes.Length} bytes, the limit is 107: {path}", nameof(path));
@@ -60,35 +66,15 @@ internal static unsafe partial class UnixInterop
         new Span<byte>(addr, 110).Clear();
         *(ushort*)addr = AF_UNIX;
         pathBytes.CopyTo(new Span<byte>(addr + 2, 108));
-        if (bind(fd, addr, (uint)(2 + pathBytes.Length + 1)) != 0)
+        uint addrLength = (uint)(2 + pathBytes.Length + 1);
+        string? failed =
+            !listen ? (connect(fd, addr, addrLength) != 0 ? "connect" : null)
+            : bind(fd, addr, addrLength) != 0 ? "bind"
+            : UnixInterop.listen(fd, 1) != 0 ? "listen" : null;
+        if (failed != null)
         {
             int e = LastErrno; owned.Dispose();
-            throw new IOException($"bind({path}) failed: errno {e}");
-        }
-        if (listen(fd, 1) != 0)
-        {
-            int e = LastErrno; owned.Dispose();
-            throw new IOException($"listen({path}) failed: errno {e}");
-        }
-        return owned;
-    }
-
-    /// <summary>Connects a unix stream socket (used by tests acting as the front end).</summary>
-    public static OwnedFd ConnectUnix(string path)
-    {
-        byte[] pathBytes = System.Text.Encoding.UTF8.GetBytes(path);
-        if (pathBytes.Length >= 108) throw new ArgumentException("unix socket path too long", nameof(path));
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) throw new IOException($"socket(AF_UNIX) failed: errno {LastErrno}");
-        var owned = new OwnedFd(fd);
-        byte* addr = stackalloc byte[110];
-        new Span<byte>(addr, 110).Clear();
-        *(ushort*)addr = AF_UNIX;
-        pathBytes.CopyTo(new Span<byte>(addr + 2, 108));
-        if (connect(fd, addr, (uint)(2 + pathBytes.Length + 1)) != 0)
-        {
-            int e = LastErrno; owned.Dispose();
-            throw new IOException($"connect({path}) failed: errno {e}");
+            throw new IOException($"{failed}({path}) failed: errno {e}");
         }
         return owned;
     }
